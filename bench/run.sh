@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# run.sh: the side-by-side echo benchmark. See bench/README.md.
+#
+#   bash bench/run.sh --quick          # every server, fewer workloads, 1 rep, < 3 min
+#   bash bench/run.sh                  # full suite, 3 reps, ~20 min
+#   bash bench/run.sh --reps 5 --servers "ours cloudwego c"
+#
+# Each server runs pinned to CPU 0 with GOMAXPROCS=1, the load generator to
+# CPU 1. Every load is bounded in time and goes to 127.0.0.1 only. Servers are
+# started fresh for every workload and always killed on exit.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here"
+
+quick=0
+reps=""
+servers="c ours ours-inline cloudwego gnet nbio gonet"
+out=""
+nice_level=-10
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) quick=1 ;;
+	--reps) reps=$2; shift ;;
+	--servers) servers=$2; shift ;;
+	--out) out=$2; shift ;;
+	--nice) nice_level=$2; shift ;;
+	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if [ "$quick" = 1 ]; then
+	reps=${reps:-1}; warm=0.5; dur=1; hold=1; gate=1
+	workloads="closed:100:64 closed:1000:64 closed:1000:1024 stream:10:65536 idle:10000:0 open:1000:64"
+else
+	reps=${reps:-3}; warm=1; dur=5; hold=3; gate=20
+	workloads="closed:100:64 closed:1000:64 closed:1000:1024 stream:10:65536 idle:10000:0 idle:19000:0 open:1000:64"
+fi
+stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+[ "$quick" = 1 ] && stamp="$stamp-quick"
+out=${out:-results/$stamp}
+mkdir -p "$out" bin
+csv="$out/results.csv"
+log="$out/run.log"
+: >"$log"
+say() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$log" >&2; }
+
+# Tools: installed from Debian when missing. Plotting uses Debian's python3
+# with python3-matplotlib, not whatever python3 comes first on PATH.
+py=/usr/bin/python3
+need=()
+command -v gcc >/dev/null || need+=(build-essential)
+command -v taskset >/dev/null || need+=(util-linux)
+[ -x "$py" ] && "$py" -c 'import matplotlib' 2>/dev/null || need+=(python3-matplotlib)
+if [ ${#need[@]} -gt 0 ]; then
+	say "installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update >>"$log" 2>&1
+	apt-get install -y "${need[@]}" >>"$log" 2>&1
+fi
+command -v go >/dev/null || { echo "run.sh: Go is required (go.mod names the version)" >&2; exit 1; }
+
+# Build. A server that does not build is reported, not fatal: the others run.
+say "building into bench/bin"
+gcc -O2 -Wall -o bin/loadgen c/loadgen.c
+gcc -O2 -Wall -o bin/c c/epoll_echo.c
+built=""
+for s in $servers; do
+	[ "$s" = c ] && { built="$built c"; continue; }
+	if go build -o "bin/$s" "./servers/$s" >"$out/build-$s.log" 2>&1; then
+		built="$built $s"
+		rm -f "$out/build-$s.log"
+	else
+		say "BUILD FAILED: $s (see $out/build-$s.log)"
+		echo "$s,build_failed" >>"$out/failures.csv"
+	fi
+done
+
+# Server lifetime: every pid we start is killed on any exit.
+pids=()
+cleanup() {
+	for p in "${pids[@]:-}"; do
+		[ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The machine may be shared. Raising the priority of the server and the load
+# generator (root only) keeps other processes from setting the pace; other
+# load is still measured and reported (other_util, env.txt).
+prio=()
+if [ "$(id -u)" = 0 ] && [ "$nice_level" != 0 ]; then
+	prio=(nice -n "$nice_level")
+fi
+
+# wait_quiet: before each workload, wait up to $gate seconds for the rest of
+# the machine to use less than half a CPU; prints the load it saw.
+tck=$(getconf CLK_TCK)
+busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+wait_quiet() {
+	local deadline=$((SECONDS + gate)) b0 b1 load
+	while :; do
+		b0=$(busy_ticks); sleep 0.3; b1=$(busy_ticks)
+		load=$(awk -v a="$b0" -v b="$b1" -v t="$tck" 'BEGIN{printf "%.2f", (b-a)/t/0.3}')
+		if awk -v l="$load" 'BEGIN{exit !(l < 0.5)}' || [ "$SECONDS" -ge "$deadline" ]; then
+			break
+		fi
+	done
+	echo "$load"
+}
+
+port=$((20000 + RANDOM % 10000))
+srv_pid=""
+srv_log=""
+# start_server NAME [extra flags...]: starts it pinned to CPU 0 and waits for
+# its listening line; sets srv_pid and srv_log.
+start_server() {
+	local name=$1; shift
+	local try
+	for try in 1 2 3; do
+		port=$((port + 1))
+		srv_log="$out/server-$name.log"
+		GOMAXPROCS=1 "${prio[@]}" taskset -c 0 "bin/$name" -addr "127.0.0.1:$port" "$@" >"$srv_log.cur" 2>&1 &
+		srv_pid=$!
+		pids+=("$srv_pid")
+		local i
+		for i in $(seq 100); do
+			grep -q listening "$srv_log.cur" 2>/dev/null && return 0
+			kill -0 "$srv_pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		cat "$srv_log.cur" >>"$srv_log"
+		kill -KILL "$srv_pid" 2>/dev/null || true
+		wait "$srv_pid" 2>/dev/null || true
+	done
+	return 1
+}
+
+# stop_server: SIGTERM (our Go servers print STATS), then KILL after 5 s.
+stop_server() {
+	kill -TERM "$srv_pid" 2>/dev/null || true
+	local i
+	for i in $(seq 100); do
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$srv_pid" 2>/dev/null || true
+	wait "$srv_pid" 2>/dev/null || true
+	cat "$srv_log.cur" >>"$srv_log"
+}
+
+# field KEY LINE: the value of key=value in a RESULT or STATS line.
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+echo "rep,server,workload,mode,conns,size,load_before,status,rps,mbps,cpu_us_per_req,server_util,gen_util,other_util,p50_us,p99_us,p999_us,bytes_per_conn,mallocs_per_req,errors" >"$csv"
+
+declare -A peak
+run_one() { # rep server mode conns size
+	local rep=$1 s=$2 mode=$3 conns=$4 size=$5
+	local wl="$mode-${conns}x$size" args status=ok line stats rate=""
+	[ "$mode" = idle ] && wl="idle-$conns"
+	[ "$mode" = stream ] && wl="stream-${conns}x64KiB"
+	[ "$mode" = open ] && wl="latency-${conns}x$size"
+	if [ "$mode" = open ]; then
+		local p=${peak[$s]:-}
+		if [ -z "$p" ]; then
+			say "skip $s $wl: no peak measured"
+			return
+		fi
+		rate=$((p / 2))
+	fi
+	local mark="" before
+	[ "$s" != c ] && mark=-k
+	before=$(wait_quiet)
+	if ! start_server "$s"; then
+		say "$s failed to start"
+		echo "$rep,$s,$wl,$mode,$conns,$size,$before,start_failed,,,,,,,,,,,," >>"$csv"
+		return
+	fi
+	args=(-a "127.0.0.1:$port" -m "$mode" -c "$conns" -w "$warm" -d "$dur" -p "$srv_pid" $mark)
+	[ "$mode" = idle ] && args+=(-t "$hold")
+	[ "$mode" != idle ] && args+=(-s "$size")
+	[ -n "$rate" ] && args+=(-r "$rate")
+	local limit
+	limit=$(awk -v w="$warm" -v d="$dur" -v h="$hold" 'BEGIN{print int(w+d+h+60)}')
+	line=$(timeout "$limit" "${prio[@]}" taskset -c 1 bin/loadgen "${args[@]}" 2>>"$log") || status=loadgen_failed
+	kill -0 "$srv_pid" 2>/dev/null || status=server_died
+	stop_server
+	line=$(grep '^RESULT' <<<"$line" || true)
+	[ -z "$line" ] && [ "$status" = ok ] && status=no_result
+	stats=$(grep '^STATS' "$srv_log.cur" | tail -1 || true)
+	rm -f "$srv_log.cur"
+	local rps reqs mallocs mpr=""
+	rps=$(field rps "$line"); reqs=$(field reqs "$line")
+	mallocs=$(field mallocs "$stats")
+	if [ -n "$mallocs" ] && [ -n "$reqs" ] && [ "$reqs" != 0 ]; then
+		mpr=$(awk -v m="$mallocs" -v r="$reqs" 'BEGIN{printf "%.4f", m/r}')
+	fi
+	[ "$mode" = closed ] && [ "$conns" = 1000 ] && [ "$size" = 64 ] && [ -n "$rps" ] && peak[$s]=${rps%.*}
+	echo "$rep,$s,$wl,$mode,$conns,$size,$before,$status,$rps,$(field mbps "$line"),$(field cpu_us_per_req "$line"),$(field cpu_util "$line"),$(field gen_util "$line"),$(field other_util "$line"),$(field p50_us "$line"),$(field p99_us "$line"),$(field p999_us "$line"),$(field bytes_per_conn "$line"),$mpr,$(field errors "$line")" >>"$csv"
+	say "rep $rep $s $wl: $status (other load before: $before) ${line#RESULT } ${stats:+| $stats}"
+}
+
+{
+	echo "date: $stamp"
+	echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs"
+	echo "kernel: $(uname -r)"
+	echo "go: $(go version)"
+	echo "gcc: $(gcc --version | head -1)"
+	echo "mode: $([ "$quick" = 1 ] && echo quick || echo full), reps=$reps, warmup=${warm}s, duration=${dur}s, idle hold=${hold}s"
+	echo "servers: $servers"
+	echo "priority: ${prio[*]:-none}, quiet gate: ${gate}s"
+	echo "built: $built"
+	echo "peers: $(grep -E 'cloudwego/netpoll|gnet/v2|lesismal/nbio' go.mod | tr -s '\t ' ' ' | tr '\n' ';')"
+	echo "library: $(git -C .. log -1 --format='%h %s' 2>/dev/null || echo 'no commit')"
+	echo "loadavg at start: $(cat /proc/loadavg)"
+} >"$out/env.txt"
+
+for rep in $(seq "$reps"); do
+	for s in $built; do
+		for w in $workloads; do
+			IFS=: read -r mode conns size <<<"$w"
+			run_one "$rep" "$s" "$mode" "$conns" "$size"
+		done
+	done
+done
+
+# Profiles of our servers for 64 B x 1,000: a separate run, since sampling
+# costs CPU that must not enter the measured figures.
+for s in ours ours-inline; do
+	case " $built " in *" $s "*) ;; *) continue ;; esac
+	if start_server "$s" -cpuprofile "$out/$s.cpu.pprof" -memprofile "$out/$s.heap.pprof"; then
+		line=$(timeout 120 "${prio[@]}" taskset -c 1 bin/loadgen -a "127.0.0.1:$port" -m closed -c 1000 -s 64 \
+			-w "$warm" -d "$dur" -p "$srv_pid" -k 2>>"$log") || true
+		stop_server
+		rm -f "$srv_log.cur"
+		say "profile $s: ${line#RESULT }"
+		if [ -s "$out/$s.cpu.pprof" ]; then
+			go tool pprof -top -nodecount=40 "bin/$s" "$out/$s.cpu.pprof" >"$out/$s.cpu.top.txt" 2>&1 || true
+			go tool pprof -top -sample_index=alloc_space -nodecount=25 "bin/$s" "$out/$s.heap.pprof" \
+				>"$out/$s.heap.top.txt" 2>&1 || true
+		fi
+	fi
+done
+
+echo "loadavg at end: $(cat /proc/loadavg)" >>"$out/env.txt"
+"$py" report.py "$out"
+say "done: $out/results.md"
