@@ -1,0 +1,320 @@
+package netpoll
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ccb70390/netpoll/internal/bufpool"
+)
+
+// LinkBufferCap is the smallest node a LinkBuffer allocates, in bytes; a
+// larger write gets a node of its own size. Set it before creating buffers:
+// changing it while buffers are in use races with them.
+var LinkBufferCap = 4096
+
+// BinaryInplaceThreshold is the size from which [LinkBuffer.WriteBinary]
+// references its argument instead of copying it: below it a copy is cheaper
+// than a node of its own.
+const BinaryInplaceThreshold = 4096
+
+// alwaysNoCopyRead makes ReadBinary and ReadString hand out buffer memory
+// instead of a copy when the bytes lie in one node; that memory then never
+// returns to the pool. Set by Configure from Config.Feature.AlwaysNoCopyRead.
+var alwaysNoCopyRead atomic.Bool
+
+// LinkBuffer is the zero-copy buffer of the library; see [UnsafeLinkBuffer].
+type LinkBuffer = UnsafeLinkBuffer
+
+// The errors of a LinkBuffer that is not a connection. They are wrapped with
+// the sizes involved, so compare them with errors.Is.
+var (
+	errLinkBufferShort    = errors.New("netpoll: link buffer holds fewer bytes than requested")
+	errLinkBufferNegative = errors.New("netpoll: negative length passed to link buffer")
+	errLinkBufferNoDelim  = errors.New("netpoll: delimiter not found in link buffer")
+	errLinkBufferMisuse   = errors.New("netpoll: link buffer call out of order")
+	errLinkBufferClosed   = Exception(ErrConnClosed, "link buffer closed")
+	errLinkBufferAppend   = Exception(ErrUnsupported, "append of a Writer that is not a *LinkBuffer")
+)
+
+// The states of the writer as the reader sees them, kept in
+// UnsafeLinkBuffer.state. They let the reader free the last node when
+// everything was read, though that node is the one the writer appends to:
+//
+//	writerIdle --(writer: first write after a Flush)--> writerBusy
+//	writerBusy --(writer: Flush, bookAck)--> writerIdle
+//	writerIdle --(reader: Release, all read; holds reclaimMu)--> reclaiming
+//	reclaiming --(reader: chain freed)--> writerIdle
+//
+// While reclaiming, the reader owns every field; a writer that finds that
+// state waits on reclaimMu.
+const (
+	writerIdle int32 = iota
+	writerBusy
+	reclaiming
+)
+
+// UnsafeLinkBuffer is a byte queue kept as a chain of nodes of pooled
+// memory: the writer appends at the tail and publishes with Flush, the
+// reader takes bytes from the head and frees them with Release. Reads hand
+// out node memory without copying whenever the bytes lie in one node.
+//
+// One goroutine may read (Next, Peek, Skip, Until, Read*, Slice, Release,
+// Bytes, GetBytes) while another writes (Malloc, Write*, MallocAck, Append,
+// WriteBuffer, Flush); neither side is safe for concurrent use by itself.
+// Len and IsEmpty are safe for concurrent use. Close must not run at the
+// same time as any other method.
+//
+// Memory: node memory comes from a pool and goes back when its last user
+// releases it; a buffer whose input was all read and released holds none.
+type UnsafeLinkBuffer struct {
+	// length is the number of published bytes not yet read: added to by
+	// Flush, taken from by reads. Atomic; it orders every node and byte the
+	// writer published before the reader touches them.
+	length atomic.Int64
+
+	// state is writerIdle, writerBusy or reclaiming; see the constants.
+	state     atomic.Int32
+	reclaimMu sync.Mutex // held by the reader while reclaiming
+
+	// Owned by the reader.
+	head     *linkBufferNode // first node not yet freed; nodes before read are all read
+	read     *linkBufferNode // node holding the next byte to read
+	scratch  [][]byte        // copies for reads spanning nodes, freed at Release
+	consumed bool            // bytes were read since the last reclaim
+
+	// Owned by the writer.
+	flush     *linkBufferNode // first node that may hold unpublished bytes
+	tail      *linkBufferNode // last node; writes go here
+	unflushed int             // bytes written since the last Flush
+	writing   bool            // state is writerBusy on our account
+	booked    int             // bytes handed out by the last book
+
+	closed    bool // set by Close
+	fromSlice bool // made by Slice: Append may recycle the struct
+}
+
+// NewLinkBuffer returns an empty LinkBuffer. The optional size is a capacity
+// hint: the first node gets at least that much memory. Without it the buffer
+// holds no memory until the first write.
+func NewLinkBuffer(size ...int) *LinkBuffer {
+	b := new(LinkBuffer)
+	capacity := 0
+	if len(size) > 0 && size[0] > 0 {
+		capacity = max(size[0], LinkBufferCap)
+	}
+	b.init(newNode(capacity))
+	return b
+}
+
+// init points every cursor at n, the only node.
+func (b *UnsafeLinkBuffer) init(n *linkBufferNode) {
+	b.head, b.read, b.flush, b.tail = n, n, n, n
+}
+
+// sliceBuffers recycles the buffers made by Slice once Append consumed them.
+var sliceBuffers = sync.Pool{New: func() any { return new(LinkBuffer) }}
+
+// Len returns the number of bytes published by Flush and not yet read.
+// Safe for concurrent use.
+func (b *UnsafeLinkBuffer) Len() int {
+	return int(b.length.Load())
+}
+
+// IsEmpty reports whether Len is 0. Safe for concurrent use.
+func (b *UnsafeLinkBuffer) IsEmpty() bool {
+	return b.length.Load() == 0
+}
+
+// Close frees every node, read or not, and every slice the buffer handed out
+// becomes invalid (a Slice taken from it lives on). Later calls return an
+// error matching ErrConnClosed; Close itself may be called again. Close must
+// not run at the same time as any other method.
+func (b *UnsafeLinkBuffer) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.releaseScratch()
+	for n := b.head; n != nil; {
+		next := n.next
+		n.release()
+		n = next
+	}
+	b.head, b.read, b.flush, b.tail = nil, nil, nil, nil
+	b.length.Store(0)
+	b.unflushed, b.booked = 0, 0
+	if b.writing {
+		b.writing = false
+		b.state.Store(writerIdle)
+	}
+	return nil
+}
+
+// Release frees the memory of everything read so far: whole nodes read to
+// the end, and the copies made for reads that spanned nodes. Slices that
+// Next, Peek and Until returned before it become invalid; a Slice does not.
+// When everything published was read and the writer is between Flushes, the
+// last node goes too, so the buffer holds no memory. Reader side.
+func (b *UnsafeLinkBuffer) Release() error {
+	if b.closed {
+		return errLinkBufferClosed
+	}
+	b.releaseScratch()
+	if b.length.Load() > 0 {
+		// Bytes are published past any exhausted node, so its next is set.
+		for b.read.readable() == 0 {
+			b.read = b.read.next
+		}
+	}
+	for b.head != b.read {
+		n := b.head
+		b.head = n.next
+		n.release()
+	}
+	if b.consumed && b.length.Load() == 0 {
+		b.reclaim()
+	}
+	return nil
+}
+
+// releaseScratch returns the copies made by reads that spanned nodes.
+func (b *UnsafeLinkBuffer) releaseScratch() {
+	for i, p := range b.scratch {
+		bufpool.Put(p)
+		b.scratch[i] = nil
+	}
+	b.scratch = b.scratch[:0]
+}
+
+// reclaim frees the whole chain once every published byte was read, if the
+// writer is idle. Reader side.
+func (b *UnsafeLinkBuffer) reclaim() {
+	b.reclaimMu.Lock()
+	defer b.reclaimMu.Unlock()
+	if !b.state.CompareAndSwap(writerIdle, reclaiming) {
+		return // the writer is between a write and its Flush: try next time
+	}
+	// A Flush may have landed between the caller's check and the CAS.
+	if b.length.Load() == 0 {
+		t := b.tail
+		for n := b.head; n != t; {
+			next := n.next
+			n.release()
+			n = next
+		}
+		if t.soleOwner() {
+			t.dropMemory()
+		} else {
+			t.release()
+			t = newNode(0)
+		}
+		b.init(t)
+		b.consumed = false
+	}
+	b.state.Store(writerIdle)
+}
+
+// Bytes returns every readable byte without consuming it. When they lie in
+// one node the slice aliases the buffer until the next Release and must not
+// be modified; otherwise it is a fresh copy. Reader side.
+func (b *UnsafeLinkBuffer) Bytes() []byte {
+	if b.closed {
+		return nil
+	}
+	l := b.Len()
+	if l == 0 {
+		return []byte{}
+	}
+	n := b.firstReadable()
+	if n.readable() >= l {
+		return n.buf[n.off : n.off+l : n.off+l]
+	}
+	p := make([]byte, l)
+	b.peekInto(p)
+	return p
+}
+
+// GetBytes fills p with slices of the readable bytes, in order, without
+// consuming them, and returns the filled part of p; with an empty p it
+// returns slices of all of them. The slices alias the buffer until the next
+// Release and must not be modified. Reader side.
+func (b *UnsafeLinkBuffer) GetBytes(p [][]byte) [][]byte {
+	if b.closed {
+		return p[:0]
+	}
+	all := len(p) == 0
+	left := b.Len()
+	i := 0
+	for n := b.read; left > 0 && (all || i < len(p)); n = n.next {
+		k := min(n.readable(), left)
+		if k > 0 {
+			s := n.buf[n.off : n.off+k : n.off+k]
+			if all {
+				p = append(p, s)
+			} else {
+				p[i] = s
+			}
+			i++
+			left -= k
+		}
+		if left == 0 {
+			break // do not touch next: nothing is published past here
+		}
+	}
+	return p[:i]
+}
+
+// indexByte returns the offset from the read position of the first c in the
+// readable bytes at or after offset skip, or -1. It does not allocate; the
+// connection uses it to wait for a delimiter. Reader side.
+func (b *UnsafeLinkBuffer) indexByte(c byte, skip int) int {
+	if b.closed || skip < 0 {
+		return -1
+	}
+	left := b.Len()
+	if skip >= left {
+		return -1
+	}
+	base := 0 // offset of n's first readable byte
+	for n := b.read; ; n = n.next {
+		k := min(n.readable(), left)
+		if skip < base+k {
+			from := max(skip-base, 0)
+			if i := bytes.IndexByte(n.buf[n.off+from:n.off+k], c); i >= 0 {
+				return base + from + i
+			}
+		}
+		base += k
+		left -= k
+		if left == 0 {
+			return -1
+		}
+	}
+}
+
+// firstReadable returns the first node with unread published bytes, moving
+// the read cursor onto it. The caller has checked that Len > 0.
+func (b *UnsafeLinkBuffer) firstReadable() *linkBufferNode {
+	for b.read.readable() == 0 {
+		b.read = b.read.next
+	}
+	return b.read
+}
+
+// checkRead validates a read of n bytes: the buffer is open, n is not
+// negative and n bytes are published.
+func (b *UnsafeLinkBuffer) checkRead(n int) error {
+	if b.closed {
+		return errLinkBufferClosed
+	}
+	if n < 0 {
+		return fmt.Errorf("%w: %d", errLinkBufferNegative, n)
+	}
+	if l := b.Len(); n > l {
+		return fmt.Errorf("%w: want %d, have %d", errLinkBufferShort, n, l)
+	}
+	return nil
+}

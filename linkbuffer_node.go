@@ -1,0 +1,178 @@
+package netpoll
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/ccb70390/netpoll/internal/bufpool"
+)
+
+// linkBufferNode is one piece of a LinkBuffer's chain: a window onto some
+// memory, with a read offset owned by the reader and a write offset owned by
+// the writer.
+//
+// Memory is shared without copying between nodes (Slice, WriteDirect), so one
+// node, the owner, counts the users of its memory: itself while it is in a
+// chain, plus every node that points into it. The memory goes back to
+// bufpool, and the owner's struct to nodePool, when that count reaches zero.
+// A node that does not own its memory has owner set and holds one count on it.
+//
+// Only the owner of a node's memory may write past end: every node that
+// shares someone else's memory (Slice, a referenced WriteBinary or WriteDirect
+// argument) has a buf capped at its end, so it has no room to write into.
+type linkBufferNode struct {
+	// buf is the node's memory; len(buf) is unused, cap(buf) bounds writes.
+	// Set by the writer before the node is published; the reader touches it
+	// only for bytes below pub.
+	buf []byte
+
+	// next is set by the writer; the reader follows it only once a Flush
+	// published bytes beyond this node, which orders it after the store.
+	next *linkBufferNode
+
+	// off is the next byte to read. Owned by the reader.
+	off int
+
+	// end is one past the last byte written. Owned by the writer.
+	end int
+
+	// pub is one past the last byte published by Flush: the reader may read
+	// buf[off:pub]. Stored by the writer, loaded by the reader.
+	pub atomic.Int64
+
+	// owner is the node whose memory buf points into, or nil when this node
+	// owns buf (or references caller memory nobody recycles).
+	owner *linkBufferNode
+
+	// refs counts the users of this node's memory; meaningful on an owner.
+	refs atomic.Int32
+
+	// pooled reports that buf came from bufpool and must go back there.
+	pooled bool
+
+	// pinned reports that a caller was handed buf for keeps (the
+	// AlwaysNoCopyRead feature), so it must never be reused. Set by whichever
+	// reader hands it out, possibly on another buffer sharing the memory.
+	pinned atomic.Bool
+}
+
+// nodePool recycles node structs; their memory is pooled apart in bufpool.
+var nodePool = sync.Pool{New: func() any { return new(linkBufferNode) }}
+
+// newNode returns a node with size bytes of pooled memory, or with none when
+// size is 0.
+func newNode(size int) *linkBufferNode {
+	n := nodePool.Get().(*linkBufferNode)
+	n.refs.Store(1)
+	if size > 0 {
+		n.fill(size)
+	}
+	return n
+}
+
+// newRefNode returns a node that reads p in place: nothing is copied and the
+// memory is never recycled, since the caller owns it.
+func newRefNode(p []byte) *linkBufferNode {
+	n := nodePool.Get().(*linkBufferNode)
+	n.refs.Store(1)
+	n.buf = p[:len(p):len(p)]
+	n.end = len(p)
+	return n
+}
+
+// newShareNode returns a node reading src.buf[from:to] and holding a count on
+// its memory. Its capacity stops at to unless writable, in which case it may
+// also write into the rest of src's capacity (WriteDirect hands that room on).
+func newShareNode(src *linkBufferNode, from, to int, writable bool) *linkBufferNode {
+	o := src.memoryOwner()
+	o.refs.Add(1)
+	n := nodePool.Get().(*linkBufferNode)
+	n.refs.Store(1)
+	n.owner = o
+	if writable {
+		n.buf = src.buf[from:]
+	} else {
+		n.buf = src.buf[from:to:to]
+	}
+	n.end = to - from
+	return n
+}
+
+// fill gives an empty node size bytes of pooled memory.
+func (n *linkBufferNode) fill(size int) {
+	p := bufpool.Get(size)
+	n.buf = p[:cap(p)]
+	n.pooled = true
+}
+
+// memoryOwner returns the node that counts the users of n's memory.
+func (n *linkBufferNode) memoryOwner() *linkBufferNode {
+	if n.owner != nil {
+		return n.owner
+	}
+	return n
+}
+
+// readable returns how many published bytes remain unread. Reader side.
+func (n *linkBufferNode) readable() int {
+	return int(n.pub.Load()) - n.off
+}
+
+// room returns how many bytes can still be written. Writer side.
+func (n *linkBufferNode) room() int {
+	return cap(n.buf) - n.end
+}
+
+// soleOwner reports whether n owns its memory and nobody shares it, so the
+// memory may be dropped while the struct stays in use.
+func (n *linkBufferNode) soleOwner() bool {
+	return n.owner == nil && n.refs.Load() == 1
+}
+
+// release drops n from whichever chain held it. The caller must hold n
+// exclusively (it was unlinked, or the buffer is being torn down).
+func (n *linkBufferNode) release() {
+	o := n.memoryOwner()
+	if o != n {
+		n.recycle()
+	}
+	if o.refs.Add(-1) == 0 {
+		o.freeMemory()
+		o.recycle()
+	}
+}
+
+// freeMemory gives n's memory back to bufpool, unless a caller keeps it.
+func (n *linkBufferNode) freeMemory() {
+	if n.pooled {
+		if n.pinned.Load() {
+			bufpool.Forget(n.buf)
+		} else {
+			bufpool.Put(n.buf)
+		}
+	}
+	n.buf = nil
+	n.pooled = false
+	n.pinned.Store(false)
+}
+
+// dropMemory frees the memory of a sole owner and leaves it an empty node
+// still usable in its chain.
+func (n *linkBufferNode) dropMemory() {
+	n.freeMemory()
+	n.off, n.end = 0, 0
+	n.pub.Store(0)
+}
+
+// recycle clears n and returns it to nodePool.
+func (n *linkBufferNode) recycle() {
+	n.buf = nil
+	n.next = nil
+	n.owner = nil
+	n.off, n.end = 0, 0
+	n.pub.Store(0)
+	n.refs.Store(0)
+	n.pooled = false
+	n.pinned.Store(false)
+	nodePool.Put(n)
+}

@@ -1,0 +1,219 @@
+package netpoll
+
+import (
+	"unsafe"
+
+	"github.com/ccb70390/netpoll/internal/bufpool"
+)
+
+// Next returns the next n bytes and advances past them. When they lie in one
+// node the slice is that node's memory; otherwise they are copied into
+// pooled scratch memory. Either way the slice is valid until the next
+// Release and must not be modified. It returns an error, reading nothing,
+// when fewer than n bytes are published. Reader side.
+func (b *UnsafeLinkBuffer) Next(n int) ([]byte, error) {
+	if err := b.checkRead(n); err != nil {
+		return nil, err
+	}
+	return b.next(n), nil
+}
+
+// next consumes n published bytes (n ≤ Len) and returns them.
+func (b *UnsafeLinkBuffer) next(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	b.consume(n)
+	node := b.firstReadable()
+	if node.readable() >= n {
+		p := node.buf[node.off : node.off+n : node.off+n]
+		node.off += n
+		return p
+	}
+	p := b.scratchCopy(n)
+	b.readInto(p)
+	return p
+}
+
+// Peek returns the next n bytes without advancing, on the terms of Next.
+// Reader side.
+func (b *UnsafeLinkBuffer) Peek(n int) ([]byte, error) {
+	if err := b.checkRead(n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return []byte{}, nil
+	}
+	node := b.firstReadable()
+	if node.readable() >= n {
+		return node.buf[node.off : node.off+n : node.off+n], nil
+	}
+	p := b.scratchCopy(n)
+	b.peekInto(p)
+	return p, nil
+}
+
+// Skip advances past the next n bytes. Reader side.
+func (b *UnsafeLinkBuffer) Skip(n int) error {
+	if err := b.checkRead(n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	b.consume(n)
+	left := n
+	for node := b.firstReadable(); ; node = node.next {
+		k := min(node.readable(), left)
+		node.off += k
+		left -= k
+		if left == 0 {
+			b.read = node
+			return nil
+		}
+	}
+}
+
+// Until returns the bytes up to and including the first delim and advances
+// past them, on the terms of Next. Without a delim among the published
+// bytes it returns an error and reads nothing. Reader side.
+func (b *UnsafeLinkBuffer) Until(delim byte) ([]byte, error) {
+	if b.closed {
+		return nil, errLinkBufferClosed
+	}
+	i := b.indexByte(delim, 0)
+	if i < 0 {
+		return nil, errLinkBufferNoDelim
+	}
+	return b.next(i + 1), nil
+}
+
+// ReadBinary returns a copy of the next n bytes that the caller owns, and
+// advances past them. With the AlwaysNoCopyRead feature and the bytes in one
+// node, it returns the node's memory instead, which is then never reused.
+// Reader side.
+func (b *UnsafeLinkBuffer) ReadBinary(n int) ([]byte, error) {
+	if err := b.checkRead(n); err != nil {
+		return nil, err
+	}
+	return b.readOwned(n), nil
+}
+
+// ReadString returns the next n bytes as a string and advances past them,
+// on the terms of ReadBinary. Reader side.
+func (b *UnsafeLinkBuffer) ReadString(n int) (string, error) {
+	if err := b.checkRead(n); err != nil {
+		return "", err
+	}
+	p := b.readOwned(n)
+	return unsafe.String(unsafe.SliceData(p), len(p)), nil
+}
+
+// readOwned consumes n published bytes into memory the caller may keep.
+func (b *UnsafeLinkBuffer) readOwned(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	b.consume(n)
+	node := b.firstReadable()
+	if alwaysNoCopyRead.Load() && node.readable() >= n {
+		node.memoryOwner().pinned.Store(true)
+		p := node.buf[node.off : node.off+n : node.off+n]
+		node.off += n
+		return p
+	}
+	p := make([]byte, n)
+	b.readInto(p)
+	return p
+}
+
+// ReadByte returns the next byte and advances past it. Reader side.
+func (b *UnsafeLinkBuffer) ReadByte() (byte, error) {
+	if err := b.checkRead(1); err != nil {
+		return 0, err
+	}
+	b.consume(1)
+	node := b.firstReadable()
+	c := node.buf[node.off]
+	node.off++
+	return c, nil
+}
+
+// Slice returns the next n bytes as a new LinkBuffer, sharing the memory
+// without copying, and advances past them. The slice is independent: it
+// stays valid after this buffer's Release or Close, and its memory returns
+// to the pool when both sides released it. Unlike Next, it does not
+// invalidate earlier slices. Reader side.
+func (b *UnsafeLinkBuffer) Slice(n int) (Reader, error) {
+	if err := b.checkRead(n); err != nil {
+		return nil, err
+	}
+	s := sliceBuffers.Get().(*LinkBuffer)
+	s.fromSlice = true
+	if n == 0 {
+		s.init(newNode(0))
+		return s, nil
+	}
+	b.consume(n)
+	var first, last *linkBufferNode
+	left := n
+	for node := b.firstReadable(); ; node = node.next {
+		if k := min(node.readable(), left); k > 0 {
+			part := newShareNode(node, node.off, node.off+k, false)
+			part.pub.Store(int64(k))
+			if first == nil {
+				first = part
+			} else {
+				last.next = part
+			}
+			last = part
+			node.off += k
+			left -= k
+		}
+		if left == 0 {
+			b.read = node
+			break
+		}
+	}
+	s.head, s.read = first, first
+	s.flush, s.tail = last, last
+	s.length.Store(int64(n))
+	return s, nil
+}
+
+// consume takes n bytes off the published count before they are read.
+func (b *UnsafeLinkBuffer) consume(n int) {
+	b.length.Add(-int64(n))
+	b.consumed = true
+}
+
+// scratchCopy returns n bytes of pooled memory freed at the next Release.
+func (b *UnsafeLinkBuffer) scratchCopy(n int) []byte {
+	p := bufpool.Get(n)
+	b.scratch = append(b.scratch, p)
+	return p
+}
+
+// readInto copies the next len(p) bytes into p and advances past them. The
+// caller has already consumed them.
+func (b *UnsafeLinkBuffer) readInto(p []byte) {
+	for node := b.firstReadable(); ; node = node.next {
+		k := copy(p, node.buf[node.off:node.off+node.readable()])
+		node.off += k
+		p = p[k:]
+		if len(p) == 0 {
+			b.read = node
+			return
+		}
+	}
+}
+
+// peekInto copies the next len(p) bytes into p without advancing.
+func (b *UnsafeLinkBuffer) peekInto(p []byte) {
+	for node := b.firstReadable(); ; node = node.next {
+		p = p[copy(p, node.buf[node.off:node.off+node.readable()]):]
+		if len(p) == 0 {
+			return
+		}
+	}
+}

@@ -1,0 +1,317 @@
+package netpoll
+
+import "fmt"
+
+// Malloc reserves n writable bytes at the end of the buffer and returns
+// them. They become readable at the next Flush, so they must be filled
+// before it; MallocAck can give back what was not used. Writer side.
+func (b *UnsafeLinkBuffer) Malloc(n int) ([]byte, error) {
+	if err := b.checkWrite(n); err != nil {
+		return nil, err
+	}
+	return b.malloc(n), nil
+}
+
+// malloc reserves n bytes in the tail, growing the chain if needed.
+func (b *UnsafeLinkBuffer) malloc(n int) []byte {
+	b.beginWrite()
+	t := b.grow(n)
+	p := t.buf[t.end : t.end+n : t.end+n]
+	t.end += n
+	b.unflushed += n
+	return p
+}
+
+// WriteString appends a copy of s. Writer side.
+func (b *UnsafeLinkBuffer) WriteString(s string) (int, error) {
+	if err := b.checkWrite(0); err != nil {
+		return 0, err
+	}
+	return copy(b.malloc(len(s)), s), nil
+}
+
+// WriteBinary appends p. Below BinaryInplaceThreshold bytes p is copied;
+// from it on, p is referenced without copying, so it must not change until
+// the bytes were read and released. Writer side.
+func (b *UnsafeLinkBuffer) WriteBinary(p []byte) (int, error) {
+	if err := b.checkWrite(0); err != nil {
+		return 0, err
+	}
+	if len(p) < BinaryInplaceThreshold {
+		return copy(b.malloc(len(p)), p), nil
+	}
+	b.beginWrite()
+	b.link(newRefNode(p))
+	b.unflushed += len(p)
+	return len(p), nil
+}
+
+// WriteByte appends c. Writer side.
+func (b *UnsafeLinkBuffer) WriteByte(c byte) error {
+	if err := b.checkWrite(0); err != nil {
+		return err
+	}
+	b.malloc(1)[0] = c
+	return nil
+}
+
+// WriteDirect inserts p, without copying it, in front of the last remainCap
+// bytes of the latest Malloc: a caller can Malloc a frame, fill its head,
+// splice a large payload into the middle, and fill its tail. p must not
+// change until the bytes were read and released. remainCap must not exceed
+// what was written to the tail node since the last Flush. Writer side.
+func (b *UnsafeLinkBuffer) WriteDirect(p []byte, remainCap int) error {
+	if err := b.checkWrite(remainCap); err != nil {
+		return err
+	}
+	b.beginWrite()
+	t := b.tail
+	if remainCap > t.end-int(t.pub.Load()) {
+		return fmt.Errorf("%w: WriteDirect remainCap %d beyond the last Malloc", errLinkBufferMisuse, remainCap)
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	cut := t.end - remainCap
+	var rest *linkBufferNode
+	if remainCap > 0 || t.room() > 0 {
+		rest = newShareNode(t, cut, t.end, true)
+	}
+	t.end = cut
+	b.link(newRefNode(p))
+	if rest != nil {
+		b.link(rest)
+	}
+	b.unflushed += len(p)
+	return nil
+}
+
+// MallocAck keeps the first n bytes written since the last Flush and
+// discards the rest. Writer side.
+func (b *UnsafeLinkBuffer) MallocAck(n int) error {
+	if err := b.checkWrite(n); err != nil {
+		return err
+	}
+	if n > b.unflushed {
+		return fmt.Errorf("%w: MallocAck(%d) with %d bytes written", errLinkBufferMisuse, n, b.unflushed)
+	}
+	if n == b.unflushed {
+		return nil
+	}
+	keep := n
+	node := b.flush
+	for {
+		pub := int(node.pub.Load())
+		if keep <= node.end-pub {
+			node.end = pub + keep
+			break
+		}
+		keep -= node.end - pub
+		node = node.next
+	}
+	// Nothing past node was published, so the reader never reaches it.
+	for d := node.next; d != nil; {
+		next := d.next
+		d.release()
+		d = next
+	}
+	node.next = nil
+	b.tail = node
+	b.unflushed = n
+	return nil
+}
+
+// Append moves the content of w, written and not yet flushed alike, to the
+// end of this buffer without copying, as unflushed bytes. w must be a
+// *LinkBuffer (or a Writer from NewWriter) and must not be used afterwards.
+// Writer side.
+func (b *UnsafeLinkBuffer) Append(w Writer) error {
+	switch w := w.(type) {
+	case *UnsafeLinkBuffer:
+		return b.WriteBuffer(w)
+	case *zcWriter:
+		return b.WriteBuffer(w.buf)
+	}
+	return errLinkBufferAppend
+}
+
+// WriteBuffer moves the unread content of buf, written and not yet flushed
+// alike, to the end of this buffer without copying, as unflushed bytes: a
+// Flush makes them readable. buf must not be used afterwards, except for
+// Close, which does nothing. Writer side.
+func (b *UnsafeLinkBuffer) WriteBuffer(buf *LinkBuffer) error {
+	if err := b.checkWrite(0); err != nil {
+		return err
+	}
+	if buf == nil {
+		return nil
+	}
+	if buf == b || buf.closed {
+		return fmt.Errorf("%w: WriteBuffer of itself or of a closed buffer", errLinkBufferMisuse)
+	}
+	buf.Flush()
+	buf.releaseScratch()
+	total := buf.Len()
+	if total > 0 {
+		b.beginWrite()
+	}
+	for n := buf.head; n != nil; {
+		next := n.next
+		n.next = nil
+		if n.end > n.off {
+			// Unpublished in this buffer: pub marks where its bytes start.
+			n.pub.Store(int64(n.off))
+			b.link(n)
+		} else {
+			n.release()
+		}
+		n = next
+	}
+	b.unflushed += total
+	buf.head, buf.read, buf.flush, buf.tail = nil, nil, nil, nil
+	buf.length.Store(0)
+	buf.closed = true
+	if buf.fromSlice {
+		buf.recycle()
+	}
+	return nil
+}
+
+// recycle returns a buffer made by Slice, consumed by WriteBuffer, to the pool.
+func (b *UnsafeLinkBuffer) recycle() {
+	b.scratch = b.scratch[:0]
+	b.consumed, b.writing, b.closed, b.fromSlice = false, false, false, false
+	b.unflushed, b.booked = 0, 0
+	b.state.Store(writerIdle)
+	sliceBuffers.Put(b)
+}
+
+// Flush makes everything written since the last Flush readable. Writer side.
+func (b *UnsafeLinkBuffer) Flush() error {
+	if b.closed {
+		return errLinkBufferClosed
+	}
+	if !b.writing {
+		return nil
+	}
+	for n := b.flush; ; n = n.next {
+		n.pub.Store(int64(n.end))
+		if n == b.tail {
+			break
+		}
+	}
+	b.flush = b.tail
+	total := b.unflushed
+	b.unflushed, b.booked = 0, 0
+	b.length.Add(int64(total)) // publishes the pub stores and links above
+	b.endWrite()
+	return nil
+}
+
+// MallocLen returns the number of bytes written since the last Flush.
+// Writer side.
+func (b *UnsafeLinkBuffer) MallocLen() int {
+	return b.unflushed
+}
+
+// book returns writable space at the tail for a read system call: at least
+// min(bookSize, maxSize) bytes and at most maxSize. When the tail has less
+// room, a node of bookSize bytes (at most maxSize) is linked. The space is
+// not readable until bookAck. Writer side.
+func (b *UnsafeLinkBuffer) book(bookSize, maxSize int) []byte {
+	if b.closed || maxSize <= 0 {
+		return nil
+	}
+	b.beginWrite()
+	want := max(min(bookSize, maxSize), 1)
+	t := b.growSized(want, want)
+	p := t.buf[t.end:min(cap(t.buf), t.end+maxSize)]
+	b.booked = len(p)
+	return p
+}
+
+// bookAck publishes the first n bytes of the space the last book returned,
+// along with anything else written, and returns the new readable length.
+// Writer side.
+func (b *UnsafeLinkBuffer) bookAck(n int) (int, error) {
+	if b.closed {
+		return 0, errLinkBufferClosed
+	}
+	if n < 0 || n > b.booked {
+		return b.Len(), fmt.Errorf("%w: bookAck(%d) after booking %d bytes", errLinkBufferMisuse, n, b.booked)
+	}
+	b.tail.end += n
+	b.unflushed += n
+	if err := b.Flush(); err != nil {
+		return 0, err
+	}
+	return b.Len(), nil
+}
+
+// checkWrite validates a write of n bytes.
+func (b *UnsafeLinkBuffer) checkWrite(n int) error {
+	if b.closed {
+		return errLinkBufferClosed
+	}
+	if n < 0 {
+		return fmt.Errorf("%w: %d", errLinkBufferNegative, n)
+	}
+	return nil
+}
+
+// beginWrite marks the writer busy from its first write until Flush, so the
+// reader does not free the tail meanwhile.
+func (b *UnsafeLinkBuffer) beginWrite() {
+	if b.writing {
+		return
+	}
+	b.writing = true
+	if b.state.CompareAndSwap(writerIdle, writerBusy) {
+		return
+	}
+	// The reader is reclaiming; it holds reclaimMu until it is done.
+	b.reclaimMu.Lock()
+	b.state.Store(writerBusy)
+	b.reclaimMu.Unlock()
+}
+
+// endWrite marks the writer idle again after a Flush. A tail that never
+// received a byte gives its memory back first, so an idle buffer holds none.
+func (b *UnsafeLinkBuffer) endWrite() {
+	if t := b.tail; t.end == 0 && t.pooled && t.soleOwner() {
+		// Nothing was published in it, so the reader never reads its memory.
+		t.freeMemory()
+	}
+	b.writing = false
+	b.state.Store(writerIdle)
+}
+
+// grow returns the tail with at least n bytes of room, linking a new node
+// of max(n, LinkBufferCap) bytes when it has less.
+func (b *UnsafeLinkBuffer) grow(n int) *linkBufferNode {
+	return b.growSized(n, max(n, LinkBufferCap))
+}
+
+// growSized returns the tail with at least n bytes of room, linking a new
+// node of size bytes (size ≥ n) when it has less.
+func (b *UnsafeLinkBuffer) growSized(n, size int) *linkBufferNode {
+	t := b.tail
+	if t.room() >= n {
+		return t
+	}
+	if cap(t.buf) == 0 && t.end == 0 && t.soleOwner() {
+		// An empty node nothing was ever published in: the reader only
+		// loads its pub, so it can take memory in place.
+		t.fill(size)
+		return t
+	}
+	nn := newNode(size)
+	b.link(nn)
+	return nn
+}
+
+// link appends n, holding no published bytes, after the tail.
+func (b *UnsafeLinkBuffer) link(n *linkBufferNode) {
+	b.tail.next = n
+	b.tail = n
+}
