@@ -2,4 +2,7 @@ module github.com/ccb70390/netpoll
 
 go 1.26.8
 
-require golang.org/x/sys v0.50.0 // indirect
+require (
+	go.uber.org/goleak v1.3.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

@@ -1,0 +1,515 @@
+package netpoll
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/ccb70390/netpoll/internal/bufpool"
+)
+
+// withNodeSize sets LinkBufferCap for one test, so small writes span nodes.
+func withNodeSize(tb testing.TB, size int) {
+	tb.Helper()
+	old := LinkBufferCap
+	LinkBufferCap = size
+	tb.Cleanup(func() { LinkBufferCap = old })
+}
+
+// checkPoolBalance fails tb if, when it ends, bufpool holds a different
+// number of bytes out than at the call. Tests using it must not run in
+// parallel with others touching buffers.
+func checkPoolBalance(tb testing.TB) {
+	tb.Helper()
+	start := bufpool.Held()
+	tb.Cleanup(func() {
+		if got := bufpool.Held(); got != start {
+			tb.Errorf("bufpool holds %d bytes out at the end; want %d as at the start", got, start)
+		}
+	})
+}
+
+// writeFlush writes s with WriteString and flushes.
+func writeFlush(tb testing.TB, b *LinkBuffer, s string) {
+	tb.Helper()
+	if _, err := b.WriteString(s); err != nil {
+		tb.Fatalf("WriteString(%q) = %v", s, err)
+	}
+	if err := b.Flush(); err != nil {
+		tb.Fatalf("Flush() = %v", err)
+	}
+}
+
+// chunked returns a buffer holding each piece in a node of its own, flushed.
+func chunked(tb testing.TB, pieces ...string) *LinkBuffer {
+	tb.Helper()
+	b := NewLinkBuffer()
+	for _, p := range pieces {
+		piece := NewLinkBuffer()
+		piece.WriteString(p)
+		if err := b.WriteBuffer(piece); err != nil {
+			tb.Fatalf("WriteBuffer = %v", err)
+		}
+	}
+	if err := b.Flush(); err != nil {
+		tb.Fatalf("Flush() = %v", err)
+	}
+	return b
+}
+
+func TestLinkBufferReads(t *testing.T) {
+	tests := []struct {
+		name   string
+		pieces []string
+	}{
+		{"one node", []string{"hello, world"}},
+		{"across nodes", []string{"hel", "lo, ", "wor", "ld"}},
+		{"empty nodes between", []string{"hello", "", ", world"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkPoolBalance(t)
+			b := chunked(t, tt.pieces...)
+			defer b.Close()
+			if got, want := b.Len(), 12; got != want {
+				t.Fatalf("Len() = %d; want %d", got, want)
+			}
+			if p, err := b.Peek(5); string(p) != "hello" || err != nil {
+				t.Fatalf("Peek(5) = %q, %v; want \"hello\", <nil>", p, err)
+			}
+			if p, err := b.Next(7); string(p) != "hello, " || err != nil {
+				t.Fatalf("Next(7) = %q, %v; want \"hello, \", <nil>", p, err)
+			}
+			if c, err := b.ReadByte(); c != 'w' || err != nil {
+				t.Fatalf("ReadByte() = %q, %v; want 'w', <nil>", c, err)
+			}
+			if err := b.Skip(1); err != nil {
+				t.Fatalf("Skip(1) = %v", err)
+			}
+			if s, err := b.ReadString(2); s != "rl" || err != nil {
+				t.Fatalf("ReadString(2) = %q, %v; want \"rl\", <nil>", s, err)
+			}
+			if p, err := b.ReadBinary(1); string(p) != "d" || err != nil {
+				t.Fatalf("ReadBinary(1) = %q, %v; want \"d\", <nil>", p, err)
+			}
+			if !b.IsEmpty() {
+				t.Fatalf("IsEmpty() = false after reading everything; want true")
+			}
+			if err := b.Release(); err != nil {
+				t.Fatalf("Release() = %v", err)
+			}
+		})
+	}
+}
+
+func TestLinkBufferErrors(t *testing.T) {
+	b := NewLinkBuffer()
+	defer b.Close()
+	writeFlush(t, b, "abc")
+	tests := []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"Next beyond Len", func() error { _, err := b.Next(4); return err }, errLinkBufferShort},
+		{"Peek beyond Len", func() error { _, err := b.Peek(4); return err }, errLinkBufferShort},
+		{"Skip beyond Len", func() error { return b.Skip(4) }, errLinkBufferShort},
+		{"ReadBinary beyond Len", func() error { _, err := b.ReadBinary(9); return err }, errLinkBufferShort},
+		{"ReadString beyond Len", func() error { _, err := b.ReadString(9); return err }, errLinkBufferShort},
+		{"Slice beyond Len", func() error { _, err := b.Slice(4); return err }, errLinkBufferShort},
+		{"Next negative", func() error { _, err := b.Next(-1); return err }, errLinkBufferNegative},
+		{"Malloc negative", func() error { _, err := b.Malloc(-1); return err }, errLinkBufferNegative},
+		{"MallocAck beyond written", func() error { return b.MallocAck(1) }, errLinkBufferMisuse},
+		{"WriteDirect beyond Malloc", func() error { return b.WriteDirect([]byte("x"), 1) }, errLinkBufferMisuse},
+		{"Until without delim", func() error { _, err := b.Until('z'); return err }, errLinkBufferNoDelim},
+		{"Append foreign Writer", func() error { return b.Append(NewWriter(io.Discard).(*zcWriter).wrapped()) }, ErrUnsupported},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v; want one matching %v", err, tt.want)
+			}
+		})
+	}
+	if p, err := b.Next(3); string(p) != "abc" || err != nil {
+		t.Fatalf("Next(3) after failed calls = %q, %v; want \"abc\", <nil>", p, err)
+	}
+}
+
+// wrapped hides the concrete type of z, so Append sees a foreign Writer.
+func (z *zcWriter) wrapped() Writer {
+	return struct{ Writer }{z}
+}
+
+func TestLinkBufferClosed(t *testing.T) {
+	checkPoolBalance(t)
+	b := NewLinkBuffer()
+	writeFlush(t, b, "abc")
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close() = %v; want <nil>", err)
+	}
+	calls := map[string]func() error{
+		"Next":    func() error { _, err := b.Next(1); return err },
+		"Until":   func() error { _, err := b.Until('a'); return err },
+		"Release": b.Release,
+		"Malloc":  func() error { _, err := b.Malloc(1); return err },
+		"Write":   func() error { _, err := b.WriteString("x"); return err },
+		"Flush":   b.Flush,
+		"Append":  func() error { return b.Append(NewLinkBuffer()) },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, ErrConnClosed) {
+			t.Errorf("%s after Close = %v; want one matching ErrConnClosed", name, err)
+		}
+	}
+	if b.Len() != 0 || b.indexByte('a', 0) != -1 || len(b.GetBytes(nil)) != 0 || b.book(8, 8) != nil {
+		t.Errorf("closed buffer still shows content")
+	}
+}
+
+func TestLinkBufferUntil(t *testing.T) {
+	b := chunked(t, "GET / HT", "TP/1.1\r", "\nHost: x\r\n")
+	defer b.Close()
+	for _, want := range []string{"GET / HTTP/1.1\r\n", "Host: x\r\n"} {
+		if line, err := b.Until('\n'); string(line) != want || err != nil {
+			t.Fatalf("Until('\\n') = %q, %v; want %q, <nil>", line, err, want)
+		}
+	}
+}
+
+func TestLinkBufferIndexByte(t *testing.T) {
+	b := chunked(t, "ab", "", "cdab", "e")
+	defer b.Close()
+	tests := []struct {
+		c    byte
+		skip int
+		want int
+	}{
+		{'a', 0, 0}, {'a', 1, 4}, {'b', 2, 5}, {'e', 0, 6}, {'e', 6, 6},
+		{'e', 7, -1}, {'z', 0, -1}, {'a', -1, -1}, {'c', 3, -1},
+	}
+	for _, tt := range tests {
+		if got := b.indexByte(tt.c, tt.skip); got != tt.want {
+			t.Errorf("indexByte(%q, %d) = %d; want %d", tt.c, tt.skip, got, tt.want)
+		}
+	}
+	if !raceEnabled {
+		if allocs := testing.AllocsPerRun(100, func() { b.indexByte('e', 1) }); allocs != 0 {
+			t.Errorf("indexByte allocates %v times; want 0", allocs)
+		}
+	}
+}
+
+func TestLinkBufferMallocAckAndLen(t *testing.T) {
+	withNodeSize(t, 64)
+	checkPoolBalance(t)
+	b := NewLinkBuffer()
+	defer b.Close()
+	p, _ := b.Malloc(40)
+	copy(p, strings.Repeat("a", 40))
+	p, _ = b.Malloc(100) // does not fit: a second node
+	copy(p, strings.Repeat("b", 100))
+	if got := b.MallocLen(); got != 140 {
+		t.Fatalf("MallocLen() = %d; want 140", got)
+	}
+	if b.Len() != 0 {
+		t.Fatalf("Len() = %d before Flush; want 0", b.Len())
+	}
+	if err := b.MallocAck(45); err != nil {
+		t.Fatalf("MallocAck(45) = %v", err)
+	}
+	b.WriteString("c")
+	b.Flush()
+	want := strings.Repeat("a", 40) + "bbbbbc"
+	if got := string(b.Bytes()); got != want {
+		t.Fatalf("Bytes() = %q; want %q", got, want)
+	}
+}
+
+func TestLinkBufferWriteDirect(t *testing.T) {
+	checkPoolBalance(t)
+	b := NewLinkBuffer()
+	defer b.Close()
+	head, _ := b.Malloc(8)
+	copy(head, "headtail")
+	payload := []byte("MIDDLE")
+	if err := b.WriteDirect(payload, 4); err != nil {
+		t.Fatalf("WriteDirect = %v", err)
+	}
+	if got := b.MallocLen(); got != 14 {
+		t.Fatalf("MallocLen() = %d; want 14", got)
+	}
+	b.WriteString("!")
+	b.Flush()
+	if got := string(b.Bytes()); got != "headMIDDLEtail!" {
+		t.Fatalf("Bytes() = %q; want \"headMIDDLEtail!\"", got)
+	}
+	segs := b.GetBytes(nil)
+	if len(segs) != 3 || unsafe.SliceData(segs[1]) != unsafe.SliceData(payload) {
+		t.Fatalf("GetBytes() = %q; want 3 segments, the middle one aliasing the payload", segs)
+	}
+}
+
+func TestLinkBufferWriteBinary(t *testing.T) {
+	checkPoolBalance(t)
+	small := bytes.Repeat([]byte{'s'}, BinaryInplaceThreshold-1)
+	large := bytes.Repeat([]byte{'L'}, BinaryInplaceThreshold)
+	held := bufpool.Held()
+	b := NewLinkBuffer()
+	defer b.Close()
+	b.WriteBinary(large)
+	if got := bufpool.Held(); got != held {
+		t.Fatalf("a large WriteBinary took %d pooled bytes; want 0", got-held)
+	}
+	b.WriteBinary(small)
+	b.Flush()
+	p, _ := b.Next(len(large))
+	if unsafe.SliceData(p) != unsafe.SliceData(large) {
+		t.Fatalf("Next after a large WriteBinary returned a copy; want the caller's memory")
+	}
+	p, _ = b.Next(len(small))
+	if unsafe.SliceData(p) == unsafe.SliceData(small) || !bytes.Equal(p, small) {
+		t.Fatalf("Next after a small WriteBinary: want an equal copy")
+	}
+}
+
+func TestLinkBufferBytesGetBytes(t *testing.T) {
+	b := chunked(t, "ab", "cd", "e")
+	defer b.Close()
+	if got := string(b.Bytes()); got != "abcde" {
+		t.Fatalf("Bytes() = %q; want \"abcde\"", got)
+	}
+	two := b.GetBytes(make([][]byte, 2))
+	if len(two) != 2 || string(two[0]) != "ab" || string(two[1]) != "cd" {
+		t.Fatalf("GetBytes(2 slots) = %q; want [ab cd]", two)
+	}
+	b.Skip(1)
+	all := b.GetBytes(nil)
+	if got := string(bytes.Join(all, nil)); got != "bcde" || len(all) != 3 {
+		t.Fatalf("GetBytes(nil) = %q; want [b cd e]", all)
+	}
+	if b.Len() != 4 {
+		t.Fatalf("Len() = %d after GetBytes; want 4 (nothing consumed)", b.Len())
+	}
+}
+
+func TestLinkBufferSliceOutlivesRelease(t *testing.T) {
+	withNodeSize(t, 64)
+	checkPoolBalance(t)
+	b := NewLinkBuffer()
+	writeFlush(t, b, strings.Repeat("x", 50)+strings.Repeat("y", 50))
+	b.Skip(40)
+	r, err := b.Slice(30)
+	if err != nil {
+		t.Fatalf("Slice(30) = %v", err)
+	}
+	s := r.(*LinkBuffer)
+	held := bufpool.Held()
+	b.Release()
+	b.Skip(b.Len())
+	b.Release()
+	b.Close()
+	if got := bufpool.Held(); got != held {
+		t.Fatalf("closing the origin freed %d bytes the slice still uses", held-got)
+	}
+	if got, want := string(s.Bytes()), strings.Repeat("x", 10)+strings.Repeat("y", 20); got != want {
+		t.Fatalf("slice after origin Close = %q; want %q", got, want)
+	}
+	s.Skip(s.Len())
+	s.Release()
+	if got := bufpool.Held(); got >= held {
+		t.Fatalf("the slice's last Release freed nothing (held %d, was %d)", got, held)
+	}
+}
+
+func TestLinkBufferAppend(t *testing.T) {
+	withNodeSize(t, 64)
+	checkPoolBalance(t)
+	out := NewLinkBuffer()
+	defer out.Close()
+	out.WriteString("<")
+	in := NewLinkBuffer()
+	writeFlush(t, in, "skip-me|flushed|")
+	in.Skip(8)
+	in.WriteString("unflushed")
+	if err := out.Append(in); err != nil {
+		t.Fatalf("Append = %v", err)
+	}
+	if got := out.MallocLen(); got != 1+8+9 {
+		t.Fatalf("MallocLen() after Append = %d; want 18", got)
+	}
+	if _, err := in.Next(1); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("using the appended buffer: %v; want an error matching ErrConnClosed", err)
+	}
+	src := NewLinkBuffer()
+	writeFlush(t, src, "[slice]")
+	sl, _ := src.Slice(7)
+	src.Close()
+	if err := out.WriteBuffer(sl.(*LinkBuffer)); err != nil {
+		t.Fatalf("WriteBuffer(slice) = %v", err)
+	}
+	out.WriteString(">")
+	out.Flush()
+	if got, want := string(out.Bytes()), "<flushed|unflushed[slice]>"; got != want {
+		t.Fatalf("Bytes() = %q; want %q", got, want)
+	}
+}
+
+func TestLinkBufferBook(t *testing.T) {
+	checkPoolBalance(t)
+	b := NewLinkBuffer()
+	defer b.Close()
+	p := b.book(100, 1000)
+	if len(p) < 100 || len(p) > 1000 {
+		t.Fatalf("book(100, 1000) gave %d bytes; want 100..1000", len(p))
+	}
+	copy(p, "hello")
+	if b.Len() != 0 {
+		t.Fatalf("Len() = %d before bookAck; want 0", b.Len())
+	}
+	if n, err := b.bookAck(5); n != 5 || err != nil {
+		t.Fatalf("bookAck(5) = %d, %v; want 5, <nil>", n, err)
+	}
+	p = b.book(10, 8)
+	if len(p) < 8 || len(p) > 8 {
+		t.Fatalf("book(10, 8) gave %d bytes; want 8", len(p))
+	}
+	copy(p, " world!!")
+	if n, err := b.bookAck(6); n != 11 || err != nil {
+		t.Fatalf("bookAck(6) = %d, %v; want 11, <nil>", n, err)
+	}
+	if _, err := b.bookAck(1); !errors.Is(err, errLinkBufferMisuse) {
+		t.Fatalf("bookAck without book = %v; want errLinkBufferMisuse", err)
+	}
+	if got := string(b.Bytes()); got != "hello world" {
+		t.Fatalf("Bytes() = %q; want \"hello world\"", got)
+	}
+	// A book that receives nothing leaves no memory behind.
+	b.Skip(b.Len())
+	b.Release()
+	held := bufpool.Held()
+	b.book(4096, 4096)
+	b.bookAck(0)
+	if got := bufpool.Held(); got != held {
+		t.Fatalf("bookAck(0) kept %d bytes; want 0", got-held)
+	}
+}
+
+// TestLinkBufferReleaseFreesAll pins that a buffer whose reader consumed
+// everything holds no memory after Release: idle connections rely on it.
+func TestLinkBufferReleaseFreesAll(t *testing.T) {
+	start := bufpool.Held()
+	b := NewLinkBuffer()
+	if got := bufpool.Held(); got != start {
+		t.Fatalf("NewLinkBuffer() took %d bytes; want 0", got-start)
+	}
+	for _, size := range []int{10, 5000, 70000} {
+		p, _ := b.Malloc(size)
+		p[0] = 1
+		b.Flush()
+		b.Next(size / 2)
+		b.Release()
+		b.Next(size - size/2)
+		b.Release()
+		if got := bufpool.Held(); got != start {
+			t.Fatalf("after reading and releasing %d bytes the buffer holds %d; want 0", size, got-start)
+		}
+	}
+	b.Close()
+}
+
+func TestLinkBufferAlwaysNoCopyRead(t *testing.T) {
+	checkPoolBalance(t)
+	alwaysNoCopyRead.Store(true)
+	defer alwaysNoCopyRead.Store(false)
+	b := NewLinkBuffer()
+	writeFlush(t, b, "keep me")
+	node := b.read
+	p, _ := b.ReadBinary(4)
+	s, _ := b.ReadString(3)
+	if unsafe.SliceData(p) != unsafe.SliceData(node.buf) {
+		t.Fatalf("ReadBinary with AlwaysNoCopyRead copied; want node memory")
+	}
+	b.Release()
+	b.Close()
+	// The memory was not recycled: a new buffer cannot overwrite it.
+	other := NewLinkBuffer()
+	writeFlush(t, other, "XXXXXXX")
+	other.Close()
+	if string(p) != "keep" || s != " me" {
+		t.Fatalf("kept reads = %q, %q; want \"keep\", \" me\"", p, s)
+	}
+}
+
+func TestLinkBufferZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items")
+	}
+	b := NewLinkBuffer()
+	defer b.Close()
+	out := NewLinkBuffer()
+	defer out.Close()
+	large := make([]byte, 64<<10)
+	small := make([]byte, 64)
+	cycles := map[string]func(){
+		"Malloc/Flush/Next/Release 64B":   func() { mallocFlushNextRelease(b, 64) },
+		"Malloc/Flush/Next/Release 64KiB": func() { mallocFlushNextRelease(b, 64<<10) },
+		"WriteBinary small":               func() { writeBinaryNextRelease(b, small) },
+		"WriteBinary large":               func() { writeBinaryNextRelease(b, large) },
+		"spanning Next":                   func() { spanningNext(b) },
+		"Slice/Append":                    func() { sliceAppend(b, out, 1024) },
+	}
+	for name, cycle := range cycles {
+		cycle()
+		if allocs := testing.AllocsPerRun(200, cycle); allocs != 0 {
+			t.Errorf("%s: %v allocs per cycle; want 0", name, allocs)
+		}
+	}
+}
+
+// mallocFlushNextRelease is one write-then-read cycle of n bytes.
+func mallocFlushNextRelease(b *LinkBuffer, n int) {
+	p, _ := b.Malloc(n)
+	p[0] = 1
+	b.Flush()
+	b.Next(n)
+	b.Release()
+}
+
+// writeBinaryNextRelease writes p, reads it back and releases.
+func writeBinaryNextRelease(b *LinkBuffer, p []byte) {
+	b.WriteBinary(p)
+	b.Flush()
+	b.Next(len(p))
+	b.Release()
+}
+
+// spanningNext reads 100 bytes split across two nodes, forcing a copy.
+func spanningNext(b *LinkBuffer) {
+	b.Malloc(LinkBufferCap - 50)
+	b.Malloc(100)
+	b.Flush()
+	b.Skip(LinkBufferCap - 100)
+	b.Next(100)
+	b.Skip(b.Len())
+	b.Release()
+}
+
+// sliceAppend moves n bytes from b to out with Slice and Append.
+func sliceAppend(b, out *LinkBuffer, n int) {
+	p, _ := b.Malloc(n)
+	p[0] = 1
+	b.Flush()
+	s, _ := b.Slice(n)
+	b.Release()
+	out.Append(s.(*LinkBuffer))
+	out.Flush()
+	out.Next(n)
+	out.Release()
+}
