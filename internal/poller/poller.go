@@ -1,0 +1,296 @@
+// Package poller runs the readiness loops: each [Poller] is one goroutine
+// around epoll_wait (Linux) or kevent (BSD, macOS) that reads ready sockets and
+// calls the callbacks of their [FDOperator]s; a [Manager] starts pollers and
+// spreads new file descriptors over them.
+//
+// This file holds the portable loop. Each platform file (epoll_linux.go,
+// kqueue_bsd.go, poller_other.go) must define:
+//
+//	type backend struct              // per-poller kernel state, embedded in Poller
+//	var errAgain error               // the "not ready" errno, compared with ==
+//	func (p *Poller) open() error    // create the kernel objects and the wake-up channel
+//	func (p *Poller) wait(msec int) (int, error)  // one wait; msec 0 polls, -1 blocks
+//	func (p *Poller) dispatch(n int) // handle the n events of the last wait, then grow the buffer if full
+//	func (p *Poller) notify() error  // make a blocked or imminent wait return
+//	func (p *Poller) arm(op *FDOperator, gen uint32, old, next interest, registered bool) error
+//	func (p *Poller) disarm(op *FDOperator, old interest) error  // delete; ENOENT/EBADF are not errors
+//	func (p *Poller) release() error // close the kernel objects; Wait has returned
+package poller
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ccb70390/netpoll/internal/sys"
+)
+
+// PollEvent is a change of an operator's registration, passed to Control.
+type PollEvent int
+
+// The registration changes. Reads are level-triggered: a readable socket is
+// reported again on every wait until it is drained, so one read per message is
+// enough and nothing is lost when a handler stops early.
+const (
+	// PollReadable registers the operator for reading (and hang-ups).
+	PollReadable PollEvent = 0x1
+	// PollWritable registers the operator for writing only, to learn when a
+	// non-blocking connect finished.
+	PollWritable PollEvent = 0x2
+	// PollDetach removes the registration.
+	PollDetach PollEvent = 0x3
+	// PollR2RW adds write interest to a registration.
+	PollR2RW PollEvent = 0x5
+	// PollRW2R removes write interest from a registration.
+	PollRW2R PollEvent = 0x6
+	// PollPauseRead removes read interest without detaching, to stop reading
+	// while the owner's input buffer is full.
+	PollPauseRead PollEvent = 0x7
+	// PollResumeRead adds read interest back after PollPauseRead.
+	PollResumeRead PollEvent = 0x8
+)
+
+// Errors returned by Control and Wait; they are wrapped with context, so test
+// them with errors.Is.
+var (
+	// ErrClosed is returned when the poller was closed.
+	ErrClosed = errors.New("netpoll: poller closed")
+	// ErrForeignOperator is returned by Control for an operator of another poller.
+	ErrForeignOperator = errors.New("netpoll: operator belongs to another poller")
+	// ErrDetached is returned by Control when an interest change is asked of an
+	// operator that is not registered (never registered, detached, or hung up).
+	ErrDetached = errors.New("netpoll: operator is not registered")
+)
+
+// Poll is a readiness loop. The root package re-exports it.
+type Poll interface {
+	// Wait runs the loop on the calling goroutine and returns when the poller
+	// is closed (nil) or the kernel wait fails.
+	Wait() error
+	// Close makes Wait return; the poller's descriptors are closed when it has.
+	Close() error
+	// Trigger wakes a blocked Wait. It makes no system call when the poller is
+	// not blocked. Safe for concurrent use.
+	Trigger() error
+	// Control changes the registration of operator; see the PollEvent values.
+	// Safe for concurrent use.
+	Control(operator *FDOperator, event PollEvent) error
+	// Alloc returns an unused operator bound to this poller. Safe for
+	// concurrent use.
+	Alloc() (operator *FDOperator)
+	// Free returns operator for reuse; it must be detached first. Safe for
+	// concurrent use, including from its own callbacks.
+	Free(operator *FDOperator)
+}
+
+// Lifecycle states of a Poller, guarded by Poller.lifeMu:
+//
+//	idle --Wait--> running --(Close, loop error)--> closed
+//	idle --Close--> closed
+type state uint8
+
+const (
+	stateIdle state = iota
+	stateRunning
+	stateClosed
+)
+
+// scratchLen is how many buffers one readv or writev of the Inputs/Outputs
+// paths passes at most.
+const scratchLen = 64
+
+// ticker is a periodic callback of the poller goroutine.
+type ticker struct {
+	interval time.Duration
+	fn       func(now int64)
+}
+
+// Poller is one readiness loop; it implements [Poll].
+type Poller struct {
+	backend
+	ops operatorTable
+
+	// Owned by the poller goroutine.
+	vs         [][]byte
+	iovs       []sys.Iovec
+	tickerSeen *ticker
+	nextTick   int64
+
+	// sleeping is set by the poller goroutine just before a blocking wait and
+	// cleared after it; Trigger clears it to claim the one wake-up write. Atomic.
+	sleeping atomic.Bool
+	// closing is set once by Close; the loop checks it every iteration. Atomic.
+	closing atomic.Bool
+	// tick is the periodic callback, nil when none. Atomic.
+	tick atomic.Pointer[ticker]
+
+	// lifeMu guards state. Lock order: lifeMu, then fdMu.
+	lifeMu sync.Mutex
+	state  state
+
+	// fdMu keeps the backend's descriptors open while Control or a wake-up
+	// uses them: they take it shared, release closes under it exclusively.
+	fdMu sync.RWMutex
+	// Guarded by fdMu.
+	fdClosed bool
+}
+
+// New creates a poller. Run it with Wait on a goroutine of its own.
+func New() (*Poller, error) {
+	p := &Poller{
+		vs:   make([][]byte, scratchLen),
+		iovs: make([]sys.Iovec, scratchLen),
+	}
+	if err := p.open(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// SetTicker makes Wait call fn on the poller goroutine about every interval
+// (never more often), with now = time.Now().UnixNano(); fn must not block. A
+// nil fn or an interval <= 0 removes the ticker; without one the loop reads no
+// clock. Safe for concurrent use.
+func (p *Poller) SetTicker(interval time.Duration, fn func(now int64)) {
+	if fn == nil || interval <= 0 {
+		p.tick.Store(nil)
+	} else {
+		p.tick.Store(&ticker{interval: interval, fn: fn})
+	}
+	p.Trigger() // a blocked wait recomputes its timeout; an error means closed
+}
+
+// Wait runs the loop until Close, then closes the poller's descriptors. It
+// returns nil after Close, ErrClosed if the poller was closed before or is
+// already waiting elsewhere, or the kernel's error if a wait fails.
+func (p *Poller) Wait() error {
+	p.lifeMu.Lock()
+	if p.state != stateIdle {
+		p.lifeMu.Unlock()
+		return fmt.Errorf("netpoll: wait: %w", ErrClosed)
+	}
+	p.state = stateRunning
+	p.lifeMu.Unlock()
+
+	err := p.loop()
+
+	p.lifeMu.Lock()
+	p.state = stateClosed
+	if rerr := p.closeDescriptors(); err == nil {
+		err = rerr
+	}
+	p.lifeMu.Unlock()
+	return err
+}
+
+// loop waits with a zero timeout while events keep coming and blocks only when
+// idle, so a busy poller never pays for giving up its thread.
+func (p *Poller) loop() error {
+	busy := false
+	for !p.closing.Load() {
+		msec := p.runTicker()
+		if busy {
+			msec = 0
+		} else {
+			p.sleeping.Store(true)
+		}
+		n, err := p.wait(msec)
+		if !busy {
+			p.sleeping.Store(false)
+		}
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			p.dispatch(n)
+		}
+		p.ops.promote()
+		if n == 0 && busy {
+			// Let the handlers this batch woke run before we block: with
+			// GOMAXPROCS=1 they would otherwise wait for sysmon to retake the P.
+			runtime.Gosched()
+		}
+		busy = n > 0
+	}
+	return nil
+}
+
+// runTicker calls the ticker if it is due and returns how long a blocking wait
+// may last: -1 (forever) without a ticker, else the milliseconds to the next tick.
+func (p *Poller) runTicker() (msec int) {
+	t := p.tick.Load()
+	if t == nil {
+		p.tickerSeen = nil
+		return -1
+	}
+	now := time.Now().UnixNano()
+	if t != p.tickerSeen {
+		p.tickerSeen = t
+		p.nextTick = now + int64(t.interval)
+	} else if now >= p.nextTick {
+		t.fn(now)
+		p.nextTick = now + int64(t.interval)
+	}
+	return int((p.nextTick - now + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+}
+
+// Close makes Wait return; Wait closes the descriptors on its way out (at once
+// if Wait never ran). Close does not wait for Wait, so a callback may call it.
+func (p *Poller) Close() error {
+	p.lifeMu.Lock()
+	defer p.lifeMu.Unlock()
+	switch p.state {
+	case stateIdle:
+		p.state = stateClosed
+		return p.closeDescriptors()
+	case stateRunning:
+		if p.closing.Swap(true) {
+			return nil
+		}
+		return p.wake()
+	}
+	return nil
+}
+
+// Trigger wakes a blocked Wait; see [Poll.Trigger].
+func (p *Poller) Trigger() error {
+	if !p.sleeping.CompareAndSwap(true, false) {
+		return nil
+	}
+	return p.wake()
+}
+
+// wake runs notify while the descriptors are known to be open.
+func (p *Poller) wake() error {
+	p.fdMu.RLock()
+	defer p.fdMu.RUnlock()
+	if p.fdClosed {
+		return fmt.Errorf("netpoll: trigger: %w", ErrClosed)
+	}
+	return p.notify()
+}
+
+// closeDescriptors closes the backend's descriptors once no Control or
+// wake-up is using them. Called with lifeMu held, when Wait is not running.
+func (p *Poller) closeDescriptors() error {
+	p.fdMu.Lock()
+	defer p.fdMu.Unlock()
+	p.fdClosed = true
+	return p.release()
+}
+
+// Alloc returns an unused operator; see [Poll.Alloc].
+func (p *Poller) Alloc() *FDOperator {
+	return p.ops.alloc(p)
+}
+
+// Free returns op for reuse after the batch being dispatched; see [Poll.Free].
+func (p *Poller) Free(op *FDOperator) {
+	if op == nil || op.poller != p {
+		return
+	}
+	p.ops.release(op)
+}
