@@ -28,12 +28,18 @@ IDLE = ["idle-10000", "idle-19000"]
 LAT = "latency-1000x64"
 
 
+NOISY_COUNT = {}
+
+
 def load(path):
     rows = list(csv.DictReader(open(path)))
     data = {}
     status = {}
     for r in rows:
         key = (r["server"], r["workload"])
+        if r["status"] == "noisy":
+            NOISY_COUNT[r["server"]] = NOISY_COUNT.get(r["server"], 0) + 1
+            continue
         status.setdefault(key, []).append(r["status"])
         if r["status"] != "ok":
             continue
@@ -74,7 +80,18 @@ def cell(data, status, server, workload, col, digits=None):
     s = fmt_num(m, digits)
     if len(v) > 1:
         s += f" ({fmt_num(min(v), digits)}–{fmt_num(max(v), digits)})"
+    if noisy(data, server, workload):
+        s += " †"
     return s
+
+
+NOISE = 0.35
+
+
+def noisy(data, server, workload):
+    """True when another process used more than NOISE CPU in a kept window."""
+    return any(r.get("other_util") and float(r["other_util"]) > NOISE
+               for r in data.get((server, workload), []))
 
 
 def ratio(a, b):
@@ -106,7 +123,9 @@ def main(outdir):
     md.append("```\n" + env + "\n```\n")
     md.append("Server pinned to CPU 0 with GOMAXPROCS=1, load generator (bench/c/loadgen.c) "
               "pinned to CPU 1. Median over repetitions, (min–max) when more than one. "
-              "µs/req is server CPU time (utime+stime) per request over the measured window.\n")
+              "µs/req is server CPU time (utime+stime) per request over the measured window. "
+              f"† marks a figure from a window in which other processes on the machine used more than "
+              f"{NOISE} CPU (see Run conditions): its req/s and latency understate the server.\n")
 
     head = ["server"]
     for w in CLOSED:
@@ -138,8 +157,8 @@ def main(outdir):
                 row += [cell(data, status, s, w, "bytes_per_conn", 0)]
         if LAT in workloads:
             p = [med(data, s, LAT, c) for c in ("p50_us", "p99_us", "p999_us")]
-            row += [" / ".join(fmt_num(x, 0) for x in p) if p[0] is not None
-                    else cell(data, status, s, LAT, "p50_us")]
+            row += [" / ".join(fmt_num(x, 0) for x in p) + (" †" if noisy(data, s, LAT) else "")
+                    if p[0] is not None else cell(data, status, s, LAT, "p50_us")]
         mpr = med(data, s, "closed-1000x64", "mallocs_per_req")
         row += ["n/a (C)" if s == "c" else fmt_num(mpr, 3)]
         md.append("| " + " | ".join(row) + " |")
@@ -241,7 +260,8 @@ def noise(data, servers):
            "gen_util is the load generator's own CPU use (near 1.0 means it, not the server, set the pace); "
            "other_util is CPU used by neither server nor generator during the window (other processes on "
            "this 2-CPU machine; above ~0.2 the throughput figures of that run are suspect, CPU/req less so).\n",
-           "| server | server util | gen util | other util (max) |", "|---|---|---|---|"]
+           "| server | server util | gen util | other util (max) | windows re-run as noisy |",
+           "|---|---|---|---|---|"]
     for s in servers:
         rows = [r for (srv, _), rs in data.items() if srv == s for r in rs if r["server_util"]]
         if not rows:
@@ -249,7 +269,8 @@ def noise(data, servers):
         su = statistics.median(float(r["server_util"]) for r in rows)
         gu = statistics.median(float(r["gen_util"]) for r in rows)
         ou = [float(r["other_util"]) for r in rows]
-        out.append(f"| {LABEL[s]} | {su:.2f} | {gu:.2f} | {statistics.median(ou):.2f} ({max(ou):.2f}) |")
+        out.append(f"| {LABEL[s]} | {su:.2f} | {gu:.2f} | {statistics.median(ou):.2f} ({max(ou):.2f}) "
+                   f"| {NOISY_COUNT.get(s, 0)} |")
     out.append("")
     return out
 

@@ -32,10 +32,10 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$quick" = 1 ]; then
-	reps=${reps:-1}; warm=0.5; dur=1; hold=1; gate=1
+	reps=${reps:-1}; warm=0.5; dur=1; hold=1; gate=1; retries=0
 	workloads="closed:100:64 closed:1000:64 closed:1000:1024 stream:10:65536 idle:10000:0 open:1000:64"
 else
-	reps=${reps:-3}; warm=1; dur=5; hold=3; gate=20
+	reps=${reps:-3}; warm=1; dur=5; hold=3; gate=20; retries=2
 	workloads="closed:100:64 closed:1000:64 closed:1000:1024 stream:10:65536 idle:10000:0 idle:19000:0 open:1000:64"
 fi
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
@@ -160,7 +160,7 @@ echo "rep,server,workload,mode,conns,size,load_before,status,rps,mbps,cpu_us_per
 declare -A peak
 run_one() { # rep server mode conns size
 	local rep=$1 s=$2 mode=$3 conns=$4 size=$5
-	local wl="$mode-${conns}x$size" args status=ok line stats rate=""
+	local wl="$mode-${conns}x$size" rate=""
 	[ "$mode" = idle ] && wl="idle-$conns"
 	[ "$mode" = stream ] && wl="stream-${conns}x64KiB"
 	[ "$mode" = open ] && wl="latency-${conns}x$size"
@@ -172,11 +172,32 @@ run_one() { # rep server mode conns size
 		fi
 		rate=$((p / 2))
 	fi
-	local mark="" before
+	# A window in which other processes used more than 0.35 CPU is run again
+	# (up to $retries times); the discarded attempt stays in the CSV as "noisy".
+	local attempt
+	for attempt in $(seq 0 "$retries"); do
+		measure "$rep" "$s" "$wl" "$mode" "$conns" "$size" "$rate"
+		[ "$status" = ok ] || return
+		[ "$attempt" -lt "$retries" ] || return
+		awk -v o="${other:-0}" 'BEGIN{exit !(o > 0.35)}' || return
+		sed -i '$ s/,ok,/,noisy,/' "$csv"
+		say "  other load ${other} during the window: measuring again"
+	done
+}
+
+# measure: one server start, one load, one CSV row; sets status and other.
+measure() {
+	local rep=$1 s=$2 wl=$3 mode=$4 conns=$5 size=$6 rate=$7
+	local args line stats mark="" before
+	status=ok
+	other=""
 	[ "$s" != c ] && mark=-k
 	before=$(wait_quiet)
-	if ! start_server "$s"; then
+	local sflags=()
+	[ "$s" != c ] && [ "$mode" != idle ] && [ "$mode" != stream ] && sflags=(-msgsize "$size")
+	if ! start_server "$s" "${sflags[@]}"; then
 		say "$s failed to start"
+		status=start_failed
 		echo "$rep,$s,$wl,$mode,$conns,$size,$before,start_failed,,,,,,,,,,,," >>"$csv"
 		return
 	fi
@@ -191,16 +212,22 @@ run_one() { # rep server mode conns size
 	stop_server
 	line=$(grep '^RESULT' <<<"$line" || true)
 	[ -z "$line" ] && [ "$status" = ok ] && status=no_result
+	# An open-loop window in which no request completed has no latency to show.
+	[ "$mode" = open ] && [ "$status" = ok ] && [ "$(field reqs "$line")" = 0 ] && status=none_completed
 	stats=$(grep '^STATS' "$srv_log.cur" | tail -1 || true)
 	rm -f "$srv_log.cur"
 	local rps reqs mallocs mpr=""
 	rps=$(field rps "$line"); reqs=$(field reqs "$line")
+	other=$(field other_util "$line")
 	mallocs=$(field mallocs "$stats")
-	if [ -n "$mallocs" ] && [ -n "$reqs" ] && [ "$reqs" != 0 ]; then
+	# The server's own count (mallocs over the requests it echoed) when it
+	# printed one, else its mallocs over the requests loadgen completed.
+	mpr=$(field mallocs_per_req "$stats")
+	if [ -z "$mpr" ] && [ -n "$mallocs" ] && [ -n "$reqs" ] && [ "$reqs" != 0 ]; then
 		mpr=$(awk -v m="$mallocs" -v r="$reqs" 'BEGIN{printf "%.4f", m/r}')
 	fi
 	[ "$mode" = closed ] && [ "$conns" = 1000 ] && [ "$size" = 64 ] && [ -n "$rps" ] && peak[$s]=${rps%.*}
-	echo "$rep,$s,$wl,$mode,$conns,$size,$before,$status,$rps,$(field mbps "$line"),$(field cpu_us_per_req "$line"),$(field cpu_util "$line"),$(field gen_util "$line"),$(field other_util "$line"),$(field p50_us "$line"),$(field p99_us "$line"),$(field p999_us "$line"),$(field bytes_per_conn "$line"),$mpr,$(field errors "$line")" >>"$csv"
+	echo "$rep,$s,$wl,$mode,$conns,$size,$before,$status,$rps,$(field mbps "$line"),$(field cpu_us_per_req "$line"),$(field cpu_util "$line"),$(field gen_util "$line"),$other,$(field p50_us "$line"),$(field p99_us "$line"),$(field p999_us "$line"),$(field bytes_per_conn "$line"),$mpr,$(field errors "$line")" >>"$csv"
 	say "rep $rep $s $wl: $status (other load before: $before) ${line#RESULT } ${stats:+| $stats}"
 }
 

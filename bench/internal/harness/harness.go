@@ -15,9 +15,17 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
+
+// echoed counts the bytes every server echoes. One uncontended atomic add per
+// handler call, in every Go server alike, so no server pays more than another.
+var echoed atomic.Int64
+
+// Echoed records that n bytes were written back. Safe for concurrent use.
+func Echoed(n int) { echoed.Add(int64(n)) }
 
 // Flags are the command-line options every server takes.
 type Flags struct {
@@ -29,6 +37,9 @@ type Flags struct {
 	// MemProfile, when set, is the file that receives a heap profile taken
 	// when the window closes, while the connections are still open.
 	MemProfile string
+	// MsgSize, when set, is the size of one request, so that the STATS line
+	// can say how many heap allocations the server made per request.
+	MsgSize int
 }
 
 // Parse reads the flags of a server and installs the signal handlers. It must
@@ -39,6 +50,7 @@ func Parse() *Flags {
 	flag.StringVar(&f.Addr, "addr", "127.0.0.1:7000", "listen address (loopback)")
 	flag.StringVar(&f.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured window to this file")
 	flag.StringVar(&f.MemProfile, "memprofile", "", "write a heap profile at the end of the measured window to this file")
+	flag.IntVar(&f.MsgSize, "msgsize", 0, "request size in bytes, for allocations per request in the STATS line")
 	flag.Parse()
 	go f.handleSignals()
 	return f
@@ -56,6 +68,7 @@ func (f *Flags) handleSignals() {
 	signal.Notify(ch, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM, syscall.SIGINT)
 	var start, end runtime.MemStats
 	var startAt, endAt time.Time
+	var startBytes, endBytes int64
 	var profile *os.File
 	marked, closed := false, false
 	for sig := range ch {
@@ -66,10 +79,12 @@ func (f *Flags) handleSignals() {
 			}
 			runtime.ReadMemStats(&start)
 			startAt = time.Now()
+			startBytes = echoed.Load()
 			marked, closed = true, false
 		case syscall.SIGUSR2:
 			runtime.ReadMemStats(&end)
 			endAt = time.Now()
+			endBytes = echoed.Load()
 			closed = true
 			if profile != nil {
 				pprof.StopCPUProfile()
@@ -81,16 +96,28 @@ func (f *Flags) handleSignals() {
 			if marked && !closed {
 				runtime.ReadMemStats(&end)
 				endAt = time.Now()
+				endBytes = echoed.Load()
 			}
 			if marked {
-				fmt.Printf("STATS mallocs=%d frees=%d alloc_bytes=%d num_gc=%d window_s=%.3f heap_inuse=%d\n",
-					end.Mallocs-start.Mallocs, end.Frees-start.Frees,
-					end.TotalAlloc-start.TotalAlloc, end.NumGC-start.NumGC,
-					endAt.Sub(startAt).Seconds(), end.HeapInuse)
+				f.printStats(&start, &end, endAt.Sub(startAt), endBytes-startBytes)
 			}
 			os.Exit(0)
 		}
 	}
+}
+
+// printStats prints the window's allocation figures on one line, which run.sh
+// parses: key=value pairs after the word STATS.
+func (f *Flags) printStats(start, end *runtime.MemStats, window time.Duration, bytes int64) {
+	mallocs := end.Mallocs - start.Mallocs
+	fmt.Printf("STATS mallocs=%d frees=%d alloc_bytes=%d num_gc=%d window_s=%.3f heap_inuse=%d echoed_bytes=%d",
+		mallocs, end.Frees-start.Frees, end.TotalAlloc-start.TotalAlloc, end.NumGC-start.NumGC,
+		window.Seconds(), end.HeapInuse, bytes)
+	if f.MsgSize > 0 && bytes > 0 {
+		reqs := bytes / int64(f.MsgSize)
+		fmt.Printf(" requests=%d mallocs_per_req=%.4f", reqs, float64(mallocs)/float64(reqs))
+	}
+	fmt.Println()
 }
 
 func (f *Flags) startCPUProfile() *os.File {

@@ -28,6 +28,7 @@ func (s *echoServer) OnTraffic(c gnet.Conn) gnet.Action {
 	if _, err := c.Write(msg); err != nil {
 		return gnet.Close
 	}
+	harness.Echoed(len(msg))
 	return gnet.None
 }
 

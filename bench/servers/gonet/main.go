@@ -38,6 +38,7 @@ func echo(c net.Conn) {
 			if _, werr := c.Write(buf[:n]); werr != nil {
 				return
 			}
+			harness.Echoed(n)
 		}
 		if err != nil {
 			return

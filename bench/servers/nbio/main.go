@@ -22,7 +22,9 @@ func main() {
 	engine.OnData(func(c *nbio.Conn, data []byte) {
 		if _, err := c.Write(data); err != nil {
 			c.Close()
+			return
 		}
+		harness.Echoed(len(data))
 	})
 	if err := engine.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -49,6 +49,7 @@ func echo(_ context.Context, conn netpoll.Connection) error {
 		return err
 	}
 	err = w.Flush()
+	harness.Echoed(len(msg))
 	r.Release()
 	return err
 }
