@@ -17,9 +17,9 @@ import (
 // bufpool, and the owner's struct to nodePool, when that count reaches zero.
 // A node that does not own its memory has owner set and holds one count on it.
 //
-// Only the owner of a node's memory may write past end: every node that
-// shares someone else's memory (Slice, a referenced WriteBinary or WriteDirect
-// argument) has a buf capped at its end, so it has no room to write into.
+// A node that reads memory it may not write (a Slice of other nodes, a
+// referenced WriteBinary or WriteDirect argument) is readonly: it never
+// offers room, even after MallocAck shortened it.
 type linkBufferNode struct {
 	// buf is the node's memory; len(buf) is unused, cap(buf) bounds writes.
 	// Set by the writer before the node is published; the reader touches it
@@ -50,6 +50,9 @@ type linkBufferNode struct {
 	// pooled reports that buf came from bufpool and must go back there.
 	pooled bool
 
+	// readonly reports that bytes past end are not this node's to write.
+	readonly bool
+
 	// pinned reports that a caller was handed buf for keeps (the
 	// AlwaysNoCopyRead feature), so it must never be reused. Set by whichever
 	// reader hands it out, possibly on another buffer sharing the memory.
@@ -77,6 +80,7 @@ func newRefNode(p []byte) *linkBufferNode {
 	n.refs.Store(1)
 	n.buf = p[:len(p):len(p)]
 	n.end = len(p)
+	n.readonly = true
 	return n
 }
 
@@ -91,8 +95,10 @@ func newShareNode(src *linkBufferNode, from, to int, writable bool) *linkBufferN
 	n.owner = o
 	if writable {
 		n.buf = src.buf[from:]
+		n.readonly = src.readonly
 	} else {
 		n.buf = src.buf[from:to:to]
+		n.readonly = true
 	}
 	n.end = to - from
 	return n
@@ -120,6 +126,9 @@ func (n *linkBufferNode) readable() int {
 
 // room returns how many bytes can still be written. Writer side.
 func (n *linkBufferNode) room() int {
+	if n.readonly {
+		return 0
+	}
 	return cap(n.buf) - n.end
 }
 
@@ -160,6 +169,7 @@ func (n *linkBufferNode) freeMemory() {
 // still usable in its chain.
 func (n *linkBufferNode) dropMemory() {
 	n.freeMemory()
+	n.readonly = false
 	n.off, n.end = 0, 0
 	n.pub.Store(0)
 }
@@ -173,6 +183,7 @@ func (n *linkBufferNode) recycle() {
 	n.pub.Store(0)
 	n.refs.Store(0)
 	n.pooled = false
+	n.readonly = false
 	n.pinned.Store(false)
 	nodePool.Put(n)
 }

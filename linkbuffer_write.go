@@ -225,7 +225,7 @@ func (b *UnsafeLinkBuffer) book(bookSize, maxSize int) []byte {
 	b.beginWrite()
 	want := max(min(bookSize, maxSize), 1)
 	t := b.growSized(want, want)
-	p := t.buf[t.end:min(cap(t.buf), t.end+maxSize)]
+	p := t.buf[t.end : t.end+min(t.room(), maxSize)]
 	b.booked = len(p)
 	return p
 }
@@ -299,7 +299,7 @@ func (b *UnsafeLinkBuffer) growSized(n, size int) *linkBufferNode {
 	if t.room() >= n {
 		return t
 	}
-	if cap(t.buf) == 0 && t.end == 0 && t.soleOwner() {
+	if cap(t.buf) == 0 && t.end == 0 && !t.readonly && t.soleOwner() {
 		// An empty node nothing was ever published in: the reader only
 		// loads its pub, so it can take memory in place.
 		t.fill(size)
