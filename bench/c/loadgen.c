@@ -391,6 +391,8 @@ static void close_window(struct window *w, uint64_t t)
 static void print_common(const struct window *w, uint64_t reqs, uint64_t bytes)
 {
 	double secs = (double)(w->end - w->start) / 1e9;
+	if (secs <= 0)
+		secs = 1e-9;
 	long tck = sysconf(_SC_CLK_TCK);
 	printf(" conns=%d size=%zu secs=%.3f reqs=%llu rps=%.0f mbps=%.2f errors=%llu rss_kb=%ld",
 	       opt.conns, opt.size, secs, (unsigned long long)reqs, (double)reqs / secs,
@@ -422,8 +424,12 @@ static void run_closed(void)
 			measuring = 1;
 			done_at_mark = done;
 			open_window(&w, t);
+			/* The window is as long as asked even if we were descheduled
+			 * past its planned start. */
+			t_mark = t;
+			t_end = t + (uint64_t)(opt.duration * 1e9);
 		}
-		if (t >= t_end) {
+		if (measuring && t >= t_end) {
 			close_window(&w, t);
 			break;
 		}
@@ -473,8 +479,12 @@ static void run_stream(void)
 			measuring = 1;
 			bytes_at_mark = bytes;
 			open_window(&w, t);
+			/* The window is as long as asked even if we were descheduled
+			 * past its planned start. */
+			t_mark = t;
+			t_end = t + (uint64_t)(opt.duration * 1e9);
 		}
-		if (t >= t_end) {
+		if (measuring && t >= t_end) {
 			close_window(&w, t);
 			break;
 		}
@@ -530,8 +540,12 @@ static void run_open(void)
 		if (!measuring && t >= t_mark) {
 			measuring = 1;
 			open_window(&w, t);
+			/* The window is as long as asked even if we were descheduled
+			 * past its planned start. */
+			t_mark = t;
+			t_end = t + (uint64_t)(opt.duration * 1e9);
 		}
-		if (t >= t_end) {
+		if (measuring && t >= t_end) {
 			close_window(&w, t);
 			break;
 		}
