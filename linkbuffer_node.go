@@ -162,7 +162,9 @@ func (n *linkBufferNode) freeMemory() {
 	}
 	n.buf = nil
 	n.pooled = false
-	n.pinned.Store(false)
+	if n.pinned.Load() {
+		n.pinned.Store(false) // atomic stores are fences: skip the common case
+	}
 }
 
 // dropMemory frees the memory of a sole owner and leaves it an empty node
@@ -184,6 +186,8 @@ func (n *linkBufferNode) recycle() {
 	n.refs.Store(0)
 	n.pooled = false
 	n.readonly = false
-	n.pinned.Store(false)
+	if n.pinned.Load() {
+		n.pinned.Store(false)
+	}
 	nodePool.Put(n)
 }

@@ -1,0 +1,118 @@
+package netpoll
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestNewReader(t *testing.T) {
+	// OneByteReader makes every method wait for several reads.
+	r := NewReader(iotest.OneByteReader(strings.NewReader("GET /x\nhello world!")))
+	if line, err := r.Until('\n'); string(line) != "GET /x\n" || err != nil {
+		t.Fatalf("Until = %q, %v; want \"GET /x\\n\", <nil>", line, err)
+	}
+	if p, err := r.Peek(5); string(p) != "hello" || err != nil {
+		t.Fatalf("Peek(5) = %q, %v", p, err)
+	}
+	if err := r.Skip(6); err != nil {
+		t.Fatalf("Skip(6) = %v", err)
+	}
+	s, err := r.Slice(5)
+	if err != nil {
+		t.Fatalf("Slice(5) = %v", err)
+	}
+	if got, _ := s.Next(5); string(got) != "world" {
+		t.Fatalf("slice Next(5) = %q; want \"world\"", got)
+	}
+	if c, err := r.ReadByte(); c != '!' || err != nil {
+		t.Fatalf("ReadByte() = %q, %v", c, err)
+	}
+	r.Release()
+	_, err = r.Next(1)
+	if !errors.Is(err, ErrEOF) || !errors.Is(err, io.EOF) {
+		t.Fatalf("Next at the end = %v; want one matching ErrEOF and io.EOF", err)
+	}
+	if _, err := r.Until('\n'); !errors.Is(err, ErrEOF) {
+		t.Fatalf("Until at the end = %v; want ErrEOF", err)
+	}
+}
+
+func TestNewReaderError(t *testing.T) {
+	boom := errors.New("boom")
+	r := NewReader(iotest.ErrReader(boom))
+	if _, err := r.ReadBinary(1); !errors.Is(err, boom) {
+		t.Fatalf("ReadBinary over a failing reader = %v; want %v", err, boom)
+	}
+}
+
+func TestNewWriter(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	p, _ := w.Malloc(3)
+	copy(p, "abc")
+	w.WriteString("def")
+	w.WriteBinary(bytes.Repeat([]byte{'g'}, BinaryInplaceThreshold))
+	w.WriteByte('h')
+	if out.Len() != 0 {
+		t.Fatalf("wrote %d bytes before Flush; want 0", out.Len())
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatalf("Flush() = %v", err)
+	}
+	want := "abcdef" + strings.Repeat("g", BinaryInplaceThreshold) + "h"
+	if out.String() != want {
+		t.Fatalf("flushed %d bytes, not what was written", out.Len())
+	}
+	if w.MallocLen() != 0 {
+		t.Fatalf("MallocLen() = %d after Flush; want 0", w.MallocLen())
+	}
+	other := NewLinkBuffer()
+	other.WriteString("appended")
+	if err := w.Append(other); err != nil {
+		t.Fatalf("Append = %v", err)
+	}
+	w.Flush()
+	if !strings.HasSuffix(out.String(), "happended") {
+		t.Fatalf("output = ...%q; want it to end with \"happended\"", out.String()[out.Len()-9:])
+	}
+}
+
+func TestNewWriterError(t *testing.T) {
+	w := NewWriter(errWriter{})
+	w.WriteString("abc")
+	if err := w.Flush(); err == nil {
+		t.Fatalf("Flush over a failing writer = nil; want an error")
+	}
+}
+
+// errWriter fails every write.
+type errWriter struct{}
+
+func (errWriter) Write([]byte) (int, error) { return 0, errors.New("write failed") }
+
+func TestNewIOReaderWriter(t *testing.T) {
+	b := NewLinkBuffer()
+	defer b.Close()
+	w := NewIOWriter(b)
+	msg := strings.Repeat("0123456789", 1000)
+	if n, err := io.WriteString(w, msg); n != len(msg) || err != nil {
+		t.Fatalf("WriteString = %d, %v", n, err)
+	}
+	got, err := io.ReadAll(iotest.OneByteReader(NewIOReader(b)))
+	if err != nil || string(got) != msg {
+		t.Fatalf("ReadAll = %d bytes, %v; want %d bytes, <nil>", len(got), err, len(msg))
+	}
+	if err := iotest.TestReader(NewIOReader(NewReader(strings.NewReader(msg))), []byte(msg)); err != nil {
+		t.Fatalf("iotest.TestReader: %v", err)
+	}
+	var pipe bytes.Buffer
+	rw := NewIOReadWriter(NewReadWriter(&pipe))
+	io.WriteString(rw, "ping")
+	if p, err := io.ReadAll(rw); string(p) != "ping" || err != nil {
+		t.Fatalf("round trip through NewIOReadWriter(NewReadWriter) = %q, %v", p, err)
+	}
+}
