@@ -84,3 +84,9 @@ func SockaddrFromAddr(addr net.Addr) (family int, sa Sockaddr, err error) {
 
 // SocketPair is not supported on this platform.
 func SocketPair() (r, w int, err error) { return -1, -1, errUnsupported }
+
+// Bind reports an unsupported-platform error.
+func Bind(fd int, addr net.Addr) error { return errUnsupported }
+
+// Dup reports an unsupported-platform error.
+func Dup(fd int) (int, error) { return -1, errUnsupported }

@@ -1,0 +1,337 @@
+package netpoll
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ccb70390/netpoll/internal/poller"
+	"github.com/ccb70390/netpoll/internal/sys"
+)
+
+// Connection is a non-blocking connection with zero-copy input and output.
+// It is a full net.Conn: Read, Write, Close and the deadlines keep the
+// net.Conn contract, and any number of goroutines may call them at once.
+// Reader and Writer give the zero-copy API, which allows one reader and one
+// writer at a time; the connection itself also has their methods.
+type Connection interface {
+	net.Conn
+
+	// Reader returns the zero-copy input side. Its methods block until
+	// enough input arrives, the read timeout passes, or the peer closes.
+	Reader() Reader
+	// Writer returns the zero-copy output side. Flush sends what was written.
+	Writer() Writer
+
+	// IsActive reports whether the connection is still open.
+	IsActive() bool
+	// SetReadTimeout bounds how long each blocking read may wait. Zero or
+	// less means no bound. It is separate from SetReadDeadline.
+	SetReadTimeout(timeout time.Duration) error
+	// SetWriteTimeout bounds how long each Flush may wait for the socket to
+	// drain. Zero or less means no bound.
+	SetWriteTimeout(timeout time.Duration) error
+	// SetIdleTimeout closes the connection after timeout without input or
+	// output. Zero or less turns it off.
+	SetIdleTimeout(timeout time.Duration) error
+	// SetOnRequest sets the handler called when input arrives.
+	SetOnRequest(on OnRequest) error
+	// AddCloseCallback registers callback to run once after the connection
+	// is closed, by either side. Added after the close, it runs at once.
+	AddCloseCallback(callback CloseCallback) error
+}
+
+// Conn is a net.Conn that exposes its file descriptor.
+type Conn interface {
+	net.Conn
+
+	// Fd returns the connection's file descriptor.
+	Fd() (fd int)
+}
+
+// connection is every Connection of the library: accepted by a server,
+// dialed, or made from a file descriptor.
+//
+// Lifecycle, one way only:
+//
+//	open ──(Close, or the peer's EOF once input is handled, or a timeout)──▶ closing
+//	closing ──(last in-flight syscall user leaves)──▶ finalized (fd closed, op freed)
+//
+// The fd is closed only in finalize, which runs exactly once after the
+// closing bit is set in fdRefs and no goroutine is inside a syscall on it, so
+// an fd number is never used after the kernel could have reused it.
+type connection struct {
+	// Set before the connection is published, then read-only.
+	fd         int
+	network    string
+	operator   *poller.FDOperator
+	owner      Connection // handed to callbacks: c, or the *TCPConnection around c
+	server     *server    // nil unless accepted by a server
+	handleFunc func()     // c.handle, made once so handing it to the runner does not allocate
+	maxInput   int
+	remoteAddr net.Addr
+
+	inputBuffer  *LinkBuffer // reader side: the user; writer side: the poller
+	outputBuffer *LinkBuffer // both sides: the goroutine holding writerState
+
+	// fdRefs packs the closing bit with the count of goroutines inside a
+	// syscall on fd; see acquireFD.
+	fdRefs     atomic.Int64
+	closing    atomic.Bool   // set once by the first close
+	closed     chan struct{} // closed by the first close; wakes every waiter
+	finalized  atomic.Bool   // fd closed; buffers may be freed by their last user
+	detached   bool          // Detach: finalize leaves the fd open; written before closing is set
+	peerClosed atomic.Bool   // the peer's EOF (or reset) was read: no more input will come
+	connecting atomic.Bool   // a non-blocking connect is in progress
+
+	// Read side.
+	readerState  atomic.Int32 // sideFree, sideBusy or sideClosed; see lockReader
+	waitReadSize atomic.Int64 // bytes a blocked reader waits for; 0 when none waits
+	readTrigger  chan struct{}
+	readLock     chan struct{} // serialises the net.Conn Read callers
+	readTimeout  atomic.Int64  // nanoseconds, per blocking call
+	readDeadline deadline
+	readTimer    *time.Timer // owned by the goroutine holding readerState
+	inputPaused  atomic.Bool // the poller stopped reading: too much unread input
+	bookSize     int         // owned by the poller goroutine: size of the next read
+
+	// Write side.
+	writerState   atomic.Int32
+	writeTrigger  chan struct{}
+	writeLock     chan struct{} // serialises the net.Conn Write callers
+	writeTimeout  atomic.Int64
+	writeDeadline deadline
+	writeTimer    *time.Timer // owned by the goroutine holding writerState
+	iovs          []sys.Iovec // owned by the goroutine holding writerState
+	outputSlices  [][]byte    // same
+
+	// Handler state. pending counts input events since the handler last
+	// looked; the goroutine that moves it from 0 starts the handler.
+	pending        atomic.Int32
+	connectPending atomic.Bool // OnConnect must run before OnRequest
+	ctx            atomic.Pointer[context.Context]
+	onRequest      atomic.Pointer[OnRequest]
+	onConnect      atomic.Pointer[OnConnect]
+	onDisconnect   atomic.Pointer[OnDisconnect]
+
+	// Idle timeout.
+	idleTimeout atomic.Int64 // nanoseconds; 0 off
+	lastActive  atomic.Int64 // coarse unix nanoseconds of the last input or output
+
+	mu             sync.Mutex
+	closeCallbacks []CloseCallback // guarded by mu
+	callbacksRan   bool            // guarded by mu
+	localAddr      net.Addr        // guarded by mu; looked up on first use
+}
+
+// States of readerState and writerState.
+const (
+	sideFree   int32 = iota // no goroutine uses the side
+	sideBusy                // one goroutine uses it
+	sideClosed              // the connection is finalized and the side's buffer freed
+)
+
+// fdClosing is the closing bit of fdRefs; the low bits count users.
+const fdClosing = int64(1) << 62
+
+// maxBookSize bounds one read: larger reads stop paying for themselves.
+const maxBookSize = 256 << 10
+
+// init prepares c for fd. It allocates what every connection needs and
+// nothing more: the buffers hold no memory until data arrives.
+func (c *connection) init(fd int, network string, owner Connection) {
+	c.fd = fd
+	c.network = network
+	c.owner = owner
+	c.handleFunc = c.handle
+	c.maxInput = defaultMaxInputBuffer
+	c.inputBuffer = NewLinkBuffer()
+	c.outputBuffer = NewLinkBuffer()
+	c.closed = make(chan struct{})
+	c.readTrigger = make(chan struct{}, 1)
+	c.writeTrigger = make(chan struct{}, 1)
+	c.readLock = make(chan struct{}, 1)
+	c.writeLock = make(chan struct{}, 1)
+	c.bookSize = int(readBufferSize.Load())
+	ctx := context.Background()
+	c.ctx.Store(&ctx)
+}
+
+// register binds c to a poller and starts watching for input. With
+// connecting set, it watches for writability instead (a dial in progress).
+func (c *connection) register(p *poller.Poller, connecting bool) error {
+	op := p.Alloc()
+	op.FD = c.fd
+	op.OnRead = c.onReadable
+	op.OnWrite = c.onWritable
+	op.OnHup = c.onHangup
+	c.operator = op
+	event := poller.PollReadable
+	if connecting {
+		event = poller.PollWritable
+	}
+	if err := op.Control(event); err != nil {
+		op.Free()
+		c.operator = nil
+		return err
+	}
+	return nil
+}
+
+// acquireFD reports whether the fd is still open, and if so keeps it open
+// until releaseFD. Every syscall on fd sits between the two.
+func (c *connection) acquireFD() bool {
+	for {
+		v := c.fdRefs.Load()
+		if v&fdClosing != 0 {
+			return false
+		}
+		if c.fdRefs.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// releaseFD ends a syscall user; the last one out after closing finalizes.
+func (c *connection) releaseFD() {
+	if c.fdRefs.Add(-1) == fdClosing {
+		c.finalize()
+	}
+}
+
+// IsActive reports whether the connection is open.
+func (c *connection) IsActive() bool { return !c.closing.Load() }
+
+// Fd returns the connection's file descriptor.
+func (c *connection) Fd() int { return c.fd }
+
+// Reader returns the connection's zero-copy input side: c itself.
+func (c *connection) Reader() Reader { return c }
+
+// Writer returns the connection's zero-copy output side: c itself.
+func (c *connection) Writer() Writer { return c }
+
+// LocalAddr returns the local network address.
+func (c *connection) LocalAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.localAddr == nil && c.acquireFD() {
+		if sa, err := sys.Getsockname(c.fd); err == nil {
+			c.localAddr = sys.SockaddrToAddr(c.network, sa)
+		}
+		c.releaseFD()
+	}
+	return c.localAddr
+}
+
+// RemoteAddr returns the remote network address.
+func (c *connection) RemoteAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.remoteAddr == nil && c.acquireFD() {
+		if sa, err := sys.Getpeername(c.fd); err == nil {
+			c.remoteAddr = sys.SockaddrToAddr(c.network, sa)
+		}
+		c.releaseFD()
+	}
+	return c.remoteAddr
+}
+
+// SetReadTimeout bounds each blocking read; zero or less means no bound.
+func (c *connection) SetReadTimeout(timeout time.Duration) error {
+	c.readTimeout.Store(int64(max(timeout, 0)))
+	return nil
+}
+
+// SetWriteTimeout bounds each Flush; zero or less means no bound.
+func (c *connection) SetWriteTimeout(timeout time.Duration) error {
+	c.writeTimeout.Store(int64(max(timeout, 0)))
+	return nil
+}
+
+// SetDeadline sets the read and write deadlines, as net.Conn does.
+func (c *connection) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline for reads, including ones already
+// blocked. A zero t clears it.
+func (c *connection) SetReadDeadline(t time.Time) error {
+	if c.closing.Load() {
+		return c.opError("set", Exception(ErrConnClosed, ""))
+	}
+	c.readDeadline.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for writes, including ones already
+// blocked. A zero t clears it.
+func (c *connection) SetWriteDeadline(t time.Time) error {
+	if c.closing.Load() {
+		return c.opError("set", Exception(ErrConnClosed, ""))
+	}
+	c.writeDeadline.set(t)
+	return nil
+}
+
+// SetOnRequest sets the handler for input; input already buffered is
+// handled at once.
+func (c *connection) SetOnRequest(onRequest OnRequest) error {
+	if onRequest == nil {
+		c.onRequest.Store(nil)
+		return nil
+	}
+	c.onRequest.Store(&onRequest)
+	if c.inputBuffer.Len() > 0 || c.peerClosed.Load() {
+		c.kickHandler()
+	}
+	return nil
+}
+
+// SetOnConnect sets a callback that runs once, off the poller, before any
+// OnRequest; on an open connection it runs at once.
+func (c *connection) SetOnConnect(onConnect OnConnect) error {
+	if onConnect == nil {
+		return nil
+	}
+	c.onConnect.Store(&onConnect)
+	c.connectPending.Store(true)
+	c.kickHandler()
+	return nil
+}
+
+// SetOnDisconnect sets the callback that runs when the peer closes.
+func (c *connection) SetOnDisconnect(onDisconnect OnDisconnect) error {
+	if onDisconnect == nil {
+		c.onDisconnect.Store(nil)
+		return nil
+	}
+	c.onDisconnect.Store(&onDisconnect)
+	return nil
+}
+
+// SetKeepAlive turns on TCP keepalive probes every second seconds.
+func (c *connection) SetKeepAlive(second int) error {
+	if !c.acquireFD() {
+		return Exception(ErrConnClosed, "set keepalive")
+	}
+	defer c.releaseFD()
+	return sys.SetKeepAlive(c.fd, second)
+}
+
+// opError wraps err for a net.Conn method the way package net does, so
+// callers can read Op and Addr and errors.Is still finds the cause.
+func (c *connection) opError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	c.mu.Lock()
+	local, remote := c.localAddr, c.remoteAddr
+	c.mu.Unlock()
+	return &net.OpError{Op: op, Net: c.network, Source: local, Addr: remote, Err: err}
+}

@@ -1,0 +1,260 @@
+package netpoll
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/ccb70390/netpoll/internal/poller"
+	"github.com/ccb70390/netpoll/internal/sys"
+)
+
+// maxFlushSlices bounds the slices handed to one writev.
+const maxFlushSlices = 64
+
+// lockWriter claims the write side for one zero-copy call. A second
+// concurrent writer gets ErrConcurrentAccess.
+func (c *connection) lockWriter() error {
+	if c.writerState.CompareAndSwap(sideFree, sideBusy) {
+		if c.closing.Load() {
+			c.unlockWriter()
+			return Exception(ErrConnClosed, "write")
+		}
+		return nil
+	}
+	if c.writerState.Load() == sideClosed {
+		return Exception(ErrConnClosed, "write")
+	}
+	return Exception(ErrConcurrentAccess, "write")
+}
+
+// unlockWriter ends a write call; after finalize the writer frees the output.
+func (c *connection) unlockWriter() {
+	c.writerState.Store(sideFree)
+	if c.finalized.Load() {
+		c.freeOutput()
+	}
+}
+
+// Malloc reserves n bytes of output, valid until the next Flush.
+func (c *connection) Malloc(n int) (buf []byte, err error) {
+	if err = c.lockWriter(); err != nil {
+		return nil, err
+	}
+	defer c.unlockWriter()
+	return c.outputBuffer.Malloc(n)
+}
+
+// MallocLen returns the bytes written and not yet flushed.
+func (c *connection) MallocLen() (length int) { return c.outputBuffer.MallocLen() }
+
+// MallocAck keeps the first n bytes written since the last Flush.
+func (c *connection) MallocAck(n int) (err error) {
+	if err = c.lockWriter(); err != nil {
+		return err
+	}
+	defer c.unlockWriter()
+	return c.outputBuffer.MallocAck(n)
+}
+
+// WriteString appends s to the output.
+func (c *connection) WriteString(s string) (n int, err error) {
+	if err = c.lockWriter(); err != nil {
+		return 0, err
+	}
+	defer c.unlockWriter()
+	return c.outputBuffer.WriteString(s)
+}
+
+// WriteBinary appends b to the output; large b is referenced until Flush.
+func (c *connection) WriteBinary(b []byte) (n int, err error) {
+	if err = c.lockWriter(); err != nil {
+		return 0, err
+	}
+	defer c.unlockWriter()
+	return c.outputBuffer.WriteBinary(b)
+}
+
+// WriteByte appends one byte to the output.
+func (c *connection) WriteByte(b byte) (err error) {
+	if err = c.lockWriter(); err != nil {
+		return err
+	}
+	defer c.unlockWriter()
+	return c.outputBuffer.WriteByte(b)
+}
+
+// WriteDirect splices p into the output before the last remainCap bytes of
+// the latest Malloc, without copying p.
+func (c *connection) WriteDirect(p []byte, remainCap int) (err error) {
+	if err = c.lockWriter(); err != nil {
+		return err
+	}
+	defer c.unlockWriter()
+	return c.outputBuffer.WriteDirect(p, remainCap)
+}
+
+// Append moves w's content to the output without copying.
+func (c *connection) Append(w Writer) (err error) {
+	if err = c.lockWriter(); err != nil {
+		return err
+	}
+	defer c.unlockWriter()
+	return c.outputBuffer.Append(w)
+}
+
+// Flush sends everything written. It blocks until all of it is in the
+// kernel, the write timeout or deadline passes (ErrWriteTimeout), or the
+// connection closes (ErrConnClosed).
+func (c *connection) Flush() (err error) {
+	if err = c.lockWriter(); err != nil {
+		return err
+	}
+	defer c.unlockWriter()
+	if err = c.outputBuffer.Flush(); err != nil {
+		return err
+	}
+	return c.flushOutput()
+}
+
+// flushOutput writes the flushed output until it is all sent. The caller
+// holds the write side.
+func (c *connection) flushOutput() error {
+	for !c.outputBuffer.IsEmpty() {
+		if c.outputSlices == nil {
+			c.outputSlices = make([][]byte, maxFlushSlices)
+			c.iovs = make([]sys.Iovec, maxFlushSlices)
+		}
+		slices := c.outputBuffer.GetBytes(c.outputSlices)
+		n, err := c.writeSlices(slices)
+		if n > 0 {
+			if err := c.outputBuffer.Skip(n); err != nil {
+				return err
+			}
+			if err := c.outputBuffer.Release(); err != nil {
+				return err
+			}
+			c.touch()
+		}
+		if err != nil {
+			if err = c.afterWriteError(err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeSlices is one write or writev on fd.
+func (c *connection) writeSlices(slices [][]byte) (int, error) {
+	if !c.acquireFD() {
+		return 0, Exception(ErrConnClosed, "flush")
+	}
+	defer c.releaseFD()
+	if len(slices) == 1 {
+		return sys.Write(c.fd, slices[0])
+	}
+	return sys.Writev(c.fd, slices, c.iovs)
+}
+
+// afterWriteError waits for the socket to drain after EAGAIN; any other
+// error ends the write.
+func (c *connection) afterWriteError(err error) error {
+	if err != syscall.EAGAIN {
+		if c.closing.Load() {
+			return Exception(ErrConnClosed, "flush")
+		}
+		return Exception(err, "flush")
+	}
+	return c.waitWritable()
+}
+
+// waitWritable blocks until the poller sees the socket drain, the write
+// deadline or timeout passes, or the connection closes.
+func (c *connection) waitWritable() error {
+	if !c.acquireFD() {
+		return Exception(ErrConnClosed, "flush")
+	}
+	err := c.operator.Control(poller.PollR2RW)
+	c.releaseFD()
+	if err != nil {
+		return Exception(ErrConnClosed, "flush")
+	}
+	var timer <-chan time.Time
+	if timeout := c.writeTimeout.Load(); timeout > 0 {
+		timer = c.armTimer(&c.writeTimer, time.Duration(timeout))
+		defer c.writeTimer.Stop()
+	}
+	var deadlineC <-chan struct{}
+	if c.writeDeadline.isSet() {
+		deadlineC = c.writeDeadline.wait()
+	}
+	select {
+	case <-c.writeTrigger:
+		return nil
+	case <-c.closed:
+		return Exception(ErrConnClosed, "flush")
+	case <-deadlineC:
+		return Exception(ErrWriteTimeout, "")
+	case <-timer:
+		return Exception(ErrWriteTimeout, "")
+	}
+}
+
+// wakeWriter tells a writer waiting for the socket to drain to try again.
+func (c *connection) wakeWriter() {
+	select {
+	case c.writeTrigger <- struct{}{}:
+	default:
+	}
+}
+
+// Write writes p, as net.Conn requires: all of it, or an error with the
+// count written. It writes from p directly without copying, and blocks while
+// the peer does not read, until the write deadline or timeout. Concurrent
+// calls are served one at a time.
+func (c *connection) Write(p []byte) (n int, err error) {
+	if err = c.acquireSerial(c.writeLock, &c.writeDeadline, c.writeTimeout.Load(), ErrWriteTimeout); err != nil {
+		return 0, c.opError("write", err)
+	}
+	defer func() { <-c.writeLock }()
+	if err = c.lockWriter(); err != nil {
+		return 0, c.opError("write", err)
+	}
+	defer c.unlockWriter()
+	if c.writeDeadline.exceeded() {
+		return 0, c.opError("write", Exception(ErrWriteTimeout, ""))
+	}
+	if c.outputBuffer.MallocLen() > 0 || !c.outputBuffer.IsEmpty() {
+		// Output written through the Writer goes first, to keep the order.
+		if err = c.outputBuffer.Flush(); err == nil {
+			err = c.flushOutput()
+		}
+		if err != nil {
+			return 0, c.opError("write", err)
+		}
+	}
+	for n < len(p) {
+		written, err := c.writeSlice(p[n:])
+		n += written
+		if written > 0 {
+			c.touch()
+		}
+		if err != nil {
+			if err = c.afterWriteError(err); err != nil {
+				return n, c.opError("write", err)
+			}
+		}
+	}
+	return n, nil
+}
+
+// writeSlice is one write on fd.
+func (c *connection) writeSlice(p []byte) (int, error) {
+	if !c.acquireFD() {
+		return 0, Exception(ErrConnClosed, "write")
+	}
+	defer c.releaseFD()
+	n, err := sys.Write(c.fd, p)
+	return max(n, 0), err
+}
+

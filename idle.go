@@ -1,0 +1,122 @@
+package netpoll
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ccb70390/netpoll/internal/poller"
+)
+
+// Idle timeouts are watched by one coarse timing wheel per poller, turned by
+// the poller's own ticker, so 100k idle connections cost no timers. Activity
+// costs one atomic store of a coarse clock (lastActive); the wheel looks at
+// a connection only when its slot comes round, closes it if it has been idle
+// long enough, and otherwise puts it back in the slot of its new expiry.
+
+const (
+	idleTick       = 250 * time.Millisecond
+	idleWheelSlots = 256 // slots ahead of the cursor: about a minute at idleTick
+)
+
+// coarseClock is unix nanoseconds, advanced by the poller tickers while any
+// idle timeout is in use; touch reads it instead of the system clock.
+var coarseClock struct {
+	sync.Once
+	now atomic.Int64
+}
+
+// idleWheel is one poller's wheel. Owned by the poller goroutine, except
+// incoming, which any goroutine may append to under mu.
+type idleWheel struct {
+	mu       sync.Mutex
+	incoming []*connection // guarded by mu
+
+	slots  [idleWheelSlots][]*connection
+	cursor int
+}
+
+// wheels maps each poller to its wheel.
+var wheels sync.Map // *poller.Poller → *idleWheel
+
+// watchIdle puts c under its poller's wheel. It starts the tickers the first
+// time an idle timeout is used.
+func (c *connection) watchIdle() {
+	coarseClock.Do(func() {
+		coarseClock.now.Store(time.Now().UnixNano())
+		pollers.SetTickers(idleTick, tickIdleWheel)
+	})
+	c.lastActive.Store(time.Now().UnixNano())
+	w := wheelOf(c.operator.Poller().(*poller.Poller))
+	w.mu.Lock()
+	w.incoming = append(w.incoming, c)
+	w.mu.Unlock()
+}
+
+func wheelOf(p *poller.Poller) *idleWheel {
+	if w, ok := wheels.Load(p); ok {
+		return w.(*idleWheel)
+	}
+	w, _ := wheels.LoadOrStore(p, &idleWheel{})
+	return w.(*idleWheel)
+}
+
+// touch records activity for the idle timeout.
+func (c *connection) touch() {
+	if c.idleTimeout.Load() != 0 {
+		c.lastActive.Store(coarseClock.now.Load())
+	}
+}
+
+// SetIdleTimeout closes the connection after timeout without input or
+// output, checked about every quarter second. Zero or less turns it off.
+func (c *connection) SetIdleTimeout(timeout time.Duration) error {
+	if timeout <= 0 {
+		c.idleTimeout.Store(0)
+		return nil
+	}
+	if c.idleTimeout.Swap(int64(timeout)) == 0 && c.operator != nil {
+		c.watchIdle()
+	}
+	return nil
+}
+
+// tickIdleWheel turns p's wheel by one slot.
+// Called on the poller goroutine; must not block.
+func tickIdleWheel(p *poller.Poller, now int64) {
+	coarseClock.now.Store(now)
+	w := wheelOf(p)
+	w.mu.Lock()
+	incoming := w.incoming
+	w.incoming = nil
+	w.mu.Unlock()
+	for _, c := range incoming {
+		w.place(c, now)
+	}
+	slot := w.slots[w.cursor]
+	w.slots[w.cursor] = slot[:0]
+	w.cursor = (w.cursor + 1) % idleWheelSlots
+	for i, c := range slot {
+		slot[i] = nil
+		w.place(c, now)
+	}
+}
+
+// place closes c if it has been idle for its timeout, drops it if it is
+// closed or no longer has one, and otherwise files it under its expiry.
+func (w *idleWheel) place(c *connection, now int64) {
+	timeout := c.idleTimeout.Load()
+	if timeout == 0 || c.closing.Load() {
+		return
+	}
+	expiry := c.lastActive.Load() + timeout
+	if expiry <= now {
+		runTask(*c.ctx.Load(), func() { c.close() })
+		return
+	}
+	ahead := int((expiry-now+int64(idleTick)-1)/int64(idleTick)) - 1
+	// At most two short of a full turn, so c never lands in the slot being emptied.
+	ahead = min(max(ahead, 0), idleWheelSlots-2)
+	i := (w.cursor + ahead) % idleWheelSlots
+	w.slots[i] = append(w.slots[i], c)
+}

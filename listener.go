@@ -1,0 +1,72 @@
+package netpoll
+
+import (
+	"context"
+	"errors"
+	"net"
+	"syscall"
+)
+
+// Listener is a net.Listener that exposes its file descriptor.
+type Listener interface {
+	net.Listener
+
+	// Fd returns the listener's file descriptor.
+	Fd() (fd int)
+}
+
+// CreateListener listens on addr; network is "tcp", "tcp4", "tcp6" or "unix".
+// Serve it with an EventLoop. Calling Accept directly returns connections of
+// this library.
+func CreateListener(network, addr string) (l Listener, err error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6", "unix":
+	default:
+		return nil, net.UnknownNetworkError(network)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if l, err = ConvertListener(ln); err != nil {
+		_ = ln.Close()
+	}
+	return l, err
+}
+
+// ConvertListener makes a Listener of l, which must be a TCP or unix
+// listener of package net (or already a Listener). The Listener closes l.
+func ConvertListener(l net.Listener) (nl Listener, err error) {
+	if nl, ok := l.(Listener); ok {
+		return nl, nil
+	}
+	sc, ok := l.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("netpoll: listener has no file descriptor")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	if err = raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return nil, err
+	}
+	return &listener{Listener: l, fd: fd}, nil
+}
+
+// listener serves Accept through package net, and Serve through our pollers
+// on fd: both watch the same socket.
+type listener struct {
+	net.Listener
+	fd int
+}
+
+// Fd returns the listener's file descriptor.
+func (l *listener) Fd() int { return l.fd }
+
+// Accept waits for a connection and returns it as a Connection of this
+// library, polled by its pollers.
+func (l *listener) Accept() (net.Conn, error) {
+	return acceptConnection(l)
+}

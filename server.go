@@ -1,0 +1,338 @@
+package netpoll
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ccb70390/netpoll/internal/poller"
+	"github.com/ccb70390/netpoll/internal/sys"
+)
+
+// server is the EventLoop: an accept callback on a poller, and the set of
+// connections it accepted.
+type server struct {
+	onRequest OnRequest
+	opts      *options
+
+	// acceptMu is held by onAcceptable while it uses the listener's fd, and
+	// by whoever closes the listener, so the fd is never closed (and its
+	// number reused) under an accept. Lock order: acceptMu before mu.
+	acceptMu       sync.Mutex
+	listenFD       int  // set by Serve before the first accept
+	listenerClosed bool // guarded by acceptMu
+
+	mu       sync.Mutex
+	conns    map[*connection]struct{} // guarded by mu
+	listener Listener                 // guarded by mu
+	acceptOp *poller.FDOperator       // guarded by mu
+	backoff  *time.Timer              // guarded by mu; resumes accepting after EMFILE
+	stopping bool                     // guarded by mu
+
+	done     chan error   // Serve returns what arrives here
+	active   atomic.Int64 // connections open
+	rejected atomic.Int64 // connections refused by WithMaxConnections
+
+	// Owned by the poller goroutine of acceptOp.
+	acceptPause time.Duration
+}
+
+var (
+	acceptErrorLog = newLogLimiter(time.Second)
+	rejectLog      = newLogLimiter(time.Second)
+)
+
+// Accept-error backoff after EMFILE or ENFILE: each failure doubles the pause.
+const (
+	minAcceptPause = 5 * time.Millisecond
+	maxAcceptPause = time.Second
+	acceptBatch    = 128 // accepts per readiness event, so other fds get their turn
+)
+
+var hashSeed = maphash.MakeSeed()
+
+func newServer(onRequest OnRequest, opts *options) *server {
+	return &server{
+		onRequest: onRequest,
+		opts:      opts,
+		conns:     make(map[*connection]struct{}),
+		done:      make(chan error, 1),
+	}
+}
+
+// Serve accepts and serves connections from ln until Shutdown or a fatal
+// listener error.
+func (s *server) Serve(ln net.Listener) error {
+	l, err := ConvertListener(ln)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.stopping || s.listener != nil {
+		s.mu.Unlock()
+		return errors.New("netpoll: EventLoop already serving or shut down")
+	}
+	op := pollers.Pick().Alloc()
+	op.FD = l.Fd()
+	op.OnRead = s.onAcceptable
+	s.listener, s.acceptOp, s.listenFD = l, op, l.Fd()
+	if err = op.Control(poller.PollReadable); err != nil {
+		s.listener, s.acceptOp = nil, nil
+		s.mu.Unlock()
+		op.Free()
+		return err
+	}
+	s.mu.Unlock()
+	return <-s.done
+}
+
+// onAcceptable accepts the connections waiting on the listener.
+// Called on the poller goroutine; must not block.
+func (s *server) onAcceptable(_ poller.Poll) error {
+	s.acceptMu.Lock()
+	defer s.acceptMu.Unlock()
+	if s.listenerClosed {
+		return nil
+	}
+	for range acceptBatch {
+		fd, sa, err := sys.Accept(s.listenFD)
+		if err != nil {
+			s.onAcceptError(err)
+			return nil
+		}
+		s.acceptPause = 0
+		s.serveConn(fd, sys.SockaddrToAddr(s.listener.Addr().Network(), sa))
+	}
+	return nil
+}
+
+// onAcceptError decides what an accept failure means. Running out of fds
+// pauses accepting with a growing backoff instead of spinning on a backlog
+// that stays readable; a vanished listener ends Serve.
+func (s *server) onAcceptError(err error) {
+	switch {
+	case err == syscall.EAGAIN:
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE),
+		errors.Is(err, syscall.ENOBUFS), errors.Is(err, syscall.ENOMEM):
+		s.acceptPause = min(max(s.acceptPause*2, minAcceptPause), maxAcceptPause)
+		acceptErrorLog.log(slog.LevelWarn, "netpoll: accept paused", slog.Any("error", err), slog.Duration("pause", s.acceptPause))
+		s.pauseAccepting(s.acceptPause)
+	case errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EINTR), errors.Is(err, syscall.EPROTO):
+		// The peer gave up while queued; the next accept may succeed.
+	default:
+		s.fail(err)
+	}
+}
+
+func (s *server) pauseAccepting(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return
+	}
+	_ = s.acceptOp.Control(poller.PollPauseRead)
+	resume := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.stopping {
+			_ = s.acceptOp.Control(poller.PollResumeRead)
+		}
+	}
+	if s.backoff == nil {
+		s.backoff = time.AfterFunc(d, resume)
+	} else {
+		s.backoff.Reset(d)
+	}
+}
+
+// fail ends Serve with err, once. Called from onAcceptable, with acceptMu held.
+func (s *server) fail(err error) {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		return
+	}
+	s.stopAcceptingLocked()
+	s.mu.Unlock()
+	s.closeListenerLocked()
+	s.done <- err
+}
+
+// serveConn sets up an accepted connection: OnPrepare, then polling, then
+// OnConnect on the runner.
+// Called on the poller goroutine.
+func (s *server) serveConn(fd int, remote net.Addr) {
+	if limit := s.opts.maxConnections; limit > 0 && s.active.Load() >= int64(limit) {
+		_ = sys.Close(fd)
+		n := s.rejected.Add(1)
+		rejectLog.log(slog.LevelWarn, "netpoll: connection limit reached, connection refused",
+			slog.Int("limit", limit), slog.Int64("refused_total", n))
+		return
+	}
+	network := "tcp"
+	if remote != nil {
+		network = remote.Network()
+	}
+	if network == "tcp" {
+		_ = sys.SetNoDelay(fd, true)
+	}
+	c := &connection{}
+	c.init(fd, network, nil)
+	c.owner = c
+	c.server = s
+	c.remoteAddr = remote
+	c.maxInput = s.opts.maxInputBuffer
+	c.readTimeout.Store(int64(s.opts.readTimeout))
+	c.writeTimeout.Store(int64(s.opts.writeTimeout))
+	if s.onRequest != nil {
+		onRequest := s.onRequest
+		c.onRequest.Store(&onRequest)
+	}
+	if od := s.opts.onDisconnect; od != nil {
+		c.onDisconnect.Store(&od)
+	}
+	if !s.track(c) {
+		_ = sys.Close(fd)
+		return
+	}
+	if op := s.opts.onPrepare; op != nil {
+		ok := c.runCallback("OnPrepare", func() {
+			if ctx := op(c); ctx != nil {
+				c.ctx.Store(&ctx)
+			}
+		})
+		if !ok {
+			return
+		}
+	}
+	if oc := s.opts.onConnect; oc != nil {
+		c.onConnect.Store(&oc)
+		c.connectPending.Store(true)
+		// Hold the handler until registration is done, so OnConnect runs first.
+		c.pending.Store(1)
+	}
+	p := pollers.PickFor(sourceHash(remote))
+	if err := c.register(p, false); err != nil {
+		c.close()
+		return
+	}
+	if c.idleTimeout.Load() == 0 && s.opts.idleTimeout > 0 {
+		_ = c.SetIdleTimeout(s.opts.idleTimeout)
+	}
+	if c.connectPending.Load() {
+		runTask(*c.ctx.Load(), c.handleFunc)
+	}
+}
+
+// sourceHash keys the SourceAddrHash load balance: the peer's IP.
+func sourceHash(addr net.Addr) uint64 {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return maphash.Bytes(hashSeed, tcp.IP)
+	}
+	return 0
+}
+
+// track adds c to the server's set, unless the server is stopping.
+func (s *server) track(c *connection) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.active.Add(1)
+	return true
+}
+
+// forget removes a closed connection from the server's set.
+func (s *server) forget(c *connection) {
+	s.mu.Lock()
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.active.Add(-1)
+	}
+	s.mu.Unlock()
+}
+
+// stopAcceptingLocked detaches the listener from its poller; the caller then
+// closes it with closeListener, outside mu.
+func (s *server) stopAcceptingLocked() {
+	s.stopping = true
+	if s.backoff != nil {
+		s.backoff.Stop()
+	}
+	if s.acceptOp != nil {
+		_ = s.acceptOp.Control(poller.PollDetach)
+		s.acceptOp.Free()
+		s.acceptOp = nil
+	}
+}
+
+// closeListener closes the listener once no accept is using its fd.
+func (s *server) closeListener() {
+	s.acceptMu.Lock()
+	defer s.acceptMu.Unlock()
+	s.closeListenerLocked()
+}
+
+func (s *server) closeListenerLocked() {
+	if s.listenerClosed || s.listener == nil {
+		return
+	}
+	s.listenerClosed = true
+	_ = s.listener.Close()
+}
+
+// Shutdown stops accepting, closes idle connections and waits for busy ones
+// to finish their request, until ctx ends.
+func (s *server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.stopping {
+		s.stopAcceptingLocked()
+		select {
+		case s.done <- nil:
+		default:
+		}
+	}
+	s.mu.Unlock()
+	s.closeListener()
+	ticker := time.NewTicker(10 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		if s.closeIdle() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticker.C:
+		}
+	}
+}
+
+// closeIdle closes every connection that is not handling input and reports
+// how many remain busy. A connection is claimed by moving pending from 0, so
+// the poller cannot start its handler after the check.
+func (s *server) closeIdle() int {
+	s.mu.Lock()
+	conns := make([]*connection, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	busy := 0
+	for _, c := range conns {
+		if c.pending.CompareAndSwap(0, 1) {
+			c.close()
+			continue
+		}
+		busy++
+	}
+	return busy
+}
