@@ -1,0 +1,56 @@
+package netpoll
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+)
+
+func TestExceptionMatching(t *testing.T) {
+	tests := []struct {
+		name        string
+		err         error
+		matches     []error
+		notMatches  []error
+		wantTimeout bool
+	}{
+		{"eof", Exception(ErrEOF, "read"), []error{ErrEOF, ErrConnClosed, io.EOF}, []error{ErrReadTimeout}, false},
+		{"closed", Exception(ErrConnClosed, "flush"), []error{ErrConnClosed, net.ErrClosed}, []error{ErrEOF, io.EOF}, false},
+		{"read timeout", Exception(ErrReadTimeout, "next"), []error{ErrReadTimeout, os.ErrDeadlineExceeded}, []error{ErrWriteTimeout}, true},
+		{"write timeout", Exception(ErrWriteTimeout, ""), []error{ErrWriteTimeout, os.ErrDeadlineExceeded}, []error{ErrReadTimeout}, true},
+		{"dial timeout", Exception(ErrDialTimeout, "dial"), []error{ErrDialTimeout, os.ErrDeadlineExceeded}, nil, true},
+		{"wrapped twice", Exception(Exception(ErrReadTimeout, "a"), "b"), []error{ErrReadTimeout}, nil, true},
+		{"foreign error", Exception(syscall.ECONNRESET, "read"), []error{syscall.ECONNRESET}, []error{ErrConnClosed}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, target := range tt.matches {
+				if !errors.Is(tt.err, target) {
+					t.Errorf("errors.Is(%v, %v) = false; want true", tt.err, target)
+				}
+			}
+			for _, target := range tt.notMatches {
+				if errors.Is(tt.err, target) {
+					t.Errorf("errors.Is(%v, %v) = true; want false", tt.err, target)
+				}
+			}
+			var ne net.Error
+			isNetErr := errors.As(tt.err, &ne)
+			if tt.wantTimeout && (!isNetErr || !ne.Timeout()) {
+				t.Errorf("%v: Timeout() false; want a net.Error timeout", tt.err)
+			}
+			if !tt.wantTimeout && isNetErr && ne.Timeout() {
+				t.Errorf("%v: Timeout() true; want false", tt.err)
+			}
+		})
+	}
+	if Exception(nil, "x") != nil {
+		t.Errorf("Exception(nil) != nil")
+	}
+	if got := Exception(ErrEOF, "read").Error(); got != "EOF, read" {
+		t.Errorf("Exception(ErrEOF, read).Error() = %q", got)
+	}
+}
