@@ -90,6 +90,15 @@ func (p *Poller) handle(op *FDOperator, gen uint32, readable, writable, hup bool
 		return
 	}
 	if hup {
+		if op.OnRead != nil {
+			// An owner that reads for itself decides when to let go: a peer's
+			// half-close (EPOLLRDHUP) still leaves input to read and output to
+			// send, so only report it.
+			if op.OnHup != nil {
+				op.OnHup(p)
+			}
+			return
+		}
 		p.hangUp(op)
 	}
 }

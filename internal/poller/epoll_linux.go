@@ -105,7 +105,8 @@ func (p *Poller) notify() error {
 }
 
 // epollEvents maps an interest to epoll bits. EPOLLRDHUP rides along with
-// either kind, so a peer's half-close is seen even while only writing; an
+// read interest only: it is level-triggered, so with write interest alone it
+// would repeat for a half-closed socket that is still sending its reply. An
 // empty interest is a registration the kernel still reports ERR and HUP on.
 func epollEvents(in interest) uint32 {
 	var ev uint32
@@ -113,7 +114,7 @@ func epollEvents(in interest) uint32 {
 		ev |= unix.EPOLLIN | unix.EPOLLRDHUP
 	}
 	if in&interestWrite != 0 {
-		ev |= unix.EPOLLOUT | unix.EPOLLRDHUP
+		ev |= unix.EPOLLOUT
 	}
 	return ev
 }
