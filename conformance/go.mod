@@ -9,3 +9,5 @@ require (
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.62.0
 )
+
+require golang.org/x/sys v0.50.0 // indirect
