@@ -72,6 +72,8 @@ type connection struct {
 	handleFunc func()     // c.handle, made once so handing it to the runner does not allocate
 	maxInput   int
 	remoteAddr net.Addr
+	stats      *counters // the poller's counters once registered
+	counted    bool      // counted in stats.open; set by register
 
 	inputBuffer  *LinkBuffer // reader side: the user; writer side: the poller
 	outputBuffer *LinkBuffer // both sides: the goroutine holding writerState
@@ -155,6 +157,7 @@ func (c *connection) init(fd int, network string, owner Connection) {
 	c.readLock = make(chan struct{}, 1)
 	c.writeLock = make(chan struct{}, 1)
 	c.bookSize = int(readBufferSize.Load())
+	c.stats = &detachedCounters
 	ctx := context.Background()
 	c.ctx.Store(&ctx)
 }
@@ -168,6 +171,7 @@ func (c *connection) register(p *poller.Poller, connecting bool) error {
 	op.OnWrite = c.onWritable
 	op.OnHup = c.onHangup
 	c.operator = op
+	c.stats = countersOf(p)
 	event := poller.PollReadable
 	if connecting {
 		event = poller.PollWritable
@@ -175,8 +179,11 @@ func (c *connection) register(p *poller.Poller, connecting bool) error {
 	if err := op.Control(event); err != nil {
 		op.Free()
 		c.operator = nil
+		c.stats = &detachedCounters
 		return err
 	}
+	c.counted = true
+	c.stats.open.Add(1)
 	return nil
 }
 

@@ -34,6 +34,10 @@ func (c *connection) close() bool {
 		_ = c.operator.Control(poller.PollDetach)
 	}
 	close(c.closed)
+	if c.counted {
+		c.stats.open.Add(-1)
+		c.stats.closed.Add(1)
+	}
 	if old := c.fdRefs.Or(fdClosing); old == 0 {
 		c.finalize()
 	}
@@ -118,6 +122,7 @@ var panicLog = newLogLimiter(time.Second)
 func (c *connection) runCallback(what string, f func()) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
+			c.stats.panics.Add(1)
 			panicLog.log(slog.LevelError, "netpoll: panic in "+what,
 				slog.Int("fd", c.fd), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 			ok = false

@@ -294,6 +294,7 @@ func (c *connection) readTimedOut(n int) error {
 	if c.inputBuffer.Len() >= n && !c.readDeadline.exceeded() {
 		return nil
 	}
+	c.stats.readTimeouts.Add(1)
 	return Exception(ErrReadTimeout, "")
 }
 
@@ -350,6 +351,8 @@ func (c *connection) onReadable(_ poller.Poll) error {
 	buf := c.inputBuffer.book(c.bookSize, maxBookSize)
 	n, err := sys.Read(c.fd, buf)
 	if n > 0 {
+		c.stats.reads.Add(1)
+		c.stats.bytesRead.Add(uint64(n))
 		length, _ := c.inputBuffer.bookAck(n)
 		c.adaptBookSize(n, len(buf))
 		c.onInput(length)
@@ -359,6 +362,9 @@ func (c *connection) onReadable(_ poller.Poll) error {
 		return nil
 	}
 	// n == 0 is the peer's FIN; an error (ECONNRESET) ends input the same way.
+	if err != nil {
+		c.stats.peerResets.Add(1)
+	}
 	c.onPeerClosed()
 	return nil
 }

@@ -150,10 +150,26 @@ func (c *connection) writeSlices(slices [][]byte) (int, error) {
 		return 0, Exception(ErrConnClosed, "flush")
 	}
 	defer c.releaseFD()
+	var n int
+	var err error
 	if len(slices) == 1 {
-		return sys.Write(c.fd, slices[0])
+		n, err = sys.Write(c.fd, slices[0])
+	} else {
+		n, err = sys.Writev(c.fd, slices, c.iovs)
 	}
-	return sys.Writev(c.fd, slices, c.iovs)
+	c.countWrite(n, err)
+	return n, err
+}
+
+// countWrite adds one write system call to the metrics.
+func (c *connection) countWrite(n int, err error) {
+	if n > 0 {
+		c.stats.writes.Add(1)
+		c.stats.bytesWritten.Add(uint64(n))
+	}
+	if err != nil && err != syscall.EAGAIN {
+		c.stats.writeErrors.Add(1)
+	}
 }
 
 // afterWriteError waits for the socket to drain after EAGAIN; any other
@@ -194,10 +210,10 @@ func (c *connection) waitWritable() error {
 	case <-c.closed:
 		return Exception(ErrConnClosed, "flush")
 	case <-deadlineC:
-		return Exception(ErrWriteTimeout, "")
 	case <-timer:
-		return Exception(ErrWriteTimeout, "")
 	}
+	c.stats.writeTimeouts.Add(1)
+	return Exception(ErrWriteTimeout, "")
 }
 
 // wakeWriter tells a writer waiting for the socket to drain to try again.
@@ -255,6 +271,6 @@ func (c *connection) writeSlice(p []byte) (int, error) {
 	}
 	defer c.releaseFD()
 	n, err := sys.Write(c.fd, p)
+	c.countWrite(n, err)
 	return max(n, 0), err
 }
-

@@ -190,6 +190,7 @@ func dialSocket(ctx context.Context, c *connection, owner Connection, network st
 		}
 		return dialError(network, remote.String(), err)
 	}
+	c.stats.dialed.Add(1)
 	return nil
 }
 

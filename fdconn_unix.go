@@ -74,6 +74,7 @@ func newPolledConnection(fd int, network string, remote net.Addr) (*connection, 
 		_ = sys.Close(fd)
 		return nil, err
 	}
+	c.stats.dialed.Add(1)
 	return c, nil
 }
 

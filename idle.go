@@ -111,6 +111,7 @@ func (w *idleWheel) place(c *connection, now int64) {
 	}
 	expiry := c.lastActive.Load() + timeout
 	if expiry <= now {
+		c.stats.idleTimeouts.Add(1)
 		runTask(*c.ctx.Load(), func() { c.close() })
 		return
 	}

@@ -120,6 +120,7 @@ func (s *server) onAcceptError(err error) {
 	case err == syscall.EAGAIN:
 	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE),
 		errors.Is(err, syscall.ENOBUFS), errors.Is(err, syscall.ENOMEM):
+		detachedCounters.acceptErrors.Add(1)
 		s.acceptPause = min(max(s.acceptPause*2, minAcceptPause), maxAcceptPause)
 		acceptErrorLog.log(slog.LevelWarn, "netpoll: accept paused", slog.Any("error", err), slog.Duration("pause", s.acceptPause))
 		s.pauseAccepting(s.acceptPause)
@@ -170,6 +171,7 @@ func (s *server) fail(err error) {
 func (s *server) serveConn(fd int, remote net.Addr) {
 	if limit := s.opts.maxConnections; limit > 0 && s.active.Load() >= int64(limit) {
 		_ = sys.Close(fd)
+		detachedCounters.refused.Add(1)
 		n := s.rejected.Add(1)
 		rejectLog.log(slog.LevelWarn, "netpoll: connection limit reached, connection refused",
 			slog.Int("limit", limit), slog.Int64("refused_total", n))
@@ -222,6 +224,7 @@ func (s *server) serveConn(fd int, remote net.Addr) {
 		c.close()
 		return
 	}
+	c.stats.accepted.Add(1)
 	if c.idleTimeout.Load() == 0 && s.opts.idleTimeout > 0 {
 		_ = c.SetIdleTimeout(s.opts.idleTimeout)
 	}

@@ -1,0 +1,155 @@
+package netpoll
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ccb70390/netpoll/internal/bufpool"
+	"github.com/ccb70390/netpoll/internal/poller"
+)
+
+// Metrics is a snapshot of the library's counters, summed over every
+// poller. Counters only grow; ConnectionsOpen and BufferBytesInUse are
+// levels. Reading them costs a few atomic loads per poller.
+type Metrics struct {
+	ConnectionsOpen     int64  // connections open now, accepted and dialed
+	ConnectionsAccepted uint64 // accepted by an EventLoop
+	ConnectionsDialed   uint64 // made by a dialer or NewFDConnection
+	ConnectionsClosed   uint64 // closed, by either side
+	ConnectionsRefused  uint64 // accepted and closed at once by WithMaxConnections
+
+	BytesRead    uint64 // bytes read from sockets
+	BytesWritten uint64 // bytes written to sockets
+	Reads        uint64 // read system calls that returned input
+	Writes       uint64 // write and writev system calls that sent output
+
+	ReadTimeouts  uint64 // blocking reads that ran past their timeout or deadline
+	WriteTimeouts uint64 // flushes and writes that ran past theirs
+	IdleTimeouts  uint64 // connections closed by the idle timeout
+
+	PeerResets   uint64 // connections whose read failed (ECONNRESET and the like)
+	WriteErrors  uint64 // writes that failed other than by timeout
+	AcceptErrors uint64 // accept failures (EMFILE, ENFILE …)
+	Panics       uint64 // panics recovered from callbacks
+
+	BufferBytesInUse int64 // bytes of pooled buffer memory held by buffers
+}
+
+// counters are one poller's share of Metrics. The poller goroutine writes
+// the read-side fields; the write side is written by the goroutines that
+// flush that poller's connections. Padding keeps two pollers' counters off
+// one cache line.
+type counters struct {
+	open                                   atomic.Int64
+	accepted, dialed, closed, refused      atomic.Uint64
+	bytesRead, bytesWritten, reads, writes atomic.Uint64
+	readTimeouts, writeTimeouts            atomic.Uint64
+	idleTimeouts                           atomic.Uint64
+	peerResets, writeErrors                atomic.Uint64
+	acceptErrors, panics                   atomic.Uint64
+	_                                      [64]byte
+}
+
+// pollerCounters maps each poller to its counters.
+var pollerCounters sync.Map // *poller.Poller → *counters
+
+// countersOf returns p's counters, making them on first use.
+func countersOf(p *poller.Poller) *counters {
+	if c, ok := pollerCounters.Load(p); ok {
+		return c.(*counters)
+	}
+	c, _ := pollerCounters.LoadOrStore(p, new(counters))
+	return c.(*counters)
+}
+
+// detachedCounters count what happens on connections without a poller
+// (a failed registration) and anything not tied to one.
+var detachedCounters counters
+
+// ReadMetrics returns a snapshot of the library's counters. Safe for
+// concurrent use; cheap enough to call on every scrape.
+func ReadMetrics() Metrics {
+	var m Metrics
+	add := func(c *counters) {
+		m.ConnectionsOpen += c.open.Load()
+		m.ConnectionsAccepted += c.accepted.Load()
+		m.ConnectionsDialed += c.dialed.Load()
+		m.ConnectionsClosed += c.closed.Load()
+		m.ConnectionsRefused += c.refused.Load()
+		m.BytesRead += c.bytesRead.Load()
+		m.BytesWritten += c.bytesWritten.Load()
+		m.Reads += c.reads.Load()
+		m.Writes += c.writes.Load()
+		m.ReadTimeouts += c.readTimeouts.Load()
+		m.WriteTimeouts += c.writeTimeouts.Load()
+		m.IdleTimeouts += c.idleTimeouts.Load()
+		m.PeerResets += c.peerResets.Load()
+		m.WriteErrors += c.writeErrors.Load()
+		m.AcceptErrors += c.acceptErrors.Load()
+		m.Panics += c.panics.Load()
+	}
+	add(&detachedCounters)
+	pollerCounters.Range(func(_, v any) bool {
+		add(v.(*counters))
+		return true
+	})
+	m.BufferBytesInUse = bufpool.Held()
+	return m
+}
+
+// metricFamilies lists the Prometheus name, type and help of each field,
+// in the order WriteMetricsText writes them; the exporter in package
+// netpollprom uses the same names.
+var metricFamilies = []struct {
+	name, kind, help string
+	value            func(m *Metrics) float64
+}{
+	{"netpoll_connections_active", "gauge", "Connections open now.", func(m *Metrics) float64 { return float64(m.ConnectionsOpen) }},
+	{"netpoll_connections_accepted_total", "counter", "Connections accepted by an EventLoop.", func(m *Metrics) float64 { return float64(m.ConnectionsAccepted) }},
+	{"netpoll_connections_dialed_total", "counter", "Connections made by a dialer.", func(m *Metrics) float64 { return float64(m.ConnectionsDialed) }},
+	{"netpoll_connections_closed_total", "counter", "Connections closed by either side.", func(m *Metrics) float64 { return float64(m.ConnectionsClosed) }},
+	{"netpoll_connections_refused_total", "counter", "Connections refused by the connection limit.", func(m *Metrics) float64 { return float64(m.ConnectionsRefused) }},
+	{"netpoll_read_bytes_total", "counter", "Bytes read from sockets.", func(m *Metrics) float64 { return float64(m.BytesRead) }},
+	{"netpoll_written_bytes_total", "counter", "Bytes written to sockets.", func(m *Metrics) float64 { return float64(m.BytesWritten) }},
+	{"netpoll_reads_total", "counter", "Read system calls that returned input.", func(m *Metrics) float64 { return float64(m.Reads) }},
+	{"netpoll_writes_total", "counter", "Write system calls that sent output.", func(m *Metrics) float64 { return float64(m.Writes) }},
+	{"netpoll_read_timeouts_total", "counter", "Blocking reads that timed out.", func(m *Metrics) float64 { return float64(m.ReadTimeouts) }},
+	{"netpoll_write_timeouts_total", "counter", "Writes and flushes that timed out.", func(m *Metrics) float64 { return float64(m.WriteTimeouts) }},
+	{"netpoll_idle_timeouts_total", "counter", "Connections closed by the idle timeout.", func(m *Metrics) float64 { return float64(m.IdleTimeouts) }},
+	{"netpoll_peer_resets_total", "counter", "Connections whose read failed, such as by a reset.", func(m *Metrics) float64 { return float64(m.PeerResets) }},
+	{"netpoll_write_errors_total", "counter", "Writes that failed other than by timeout.", func(m *Metrics) float64 { return float64(m.WriteErrors) }},
+	{"netpoll_accept_errors_total", "counter", "Accept failures.", func(m *Metrics) float64 { return float64(m.AcceptErrors) }},
+	{"netpoll_panics_total", "counter", "Panics recovered from callbacks.", func(m *Metrics) float64 { return float64(m.Panics) }},
+	{"netpoll_buffer_bytes", "gauge", "Pooled buffer memory held by buffers.", func(m *Metrics) float64 { return float64(m.BufferBytesInUse) }},
+}
+
+// WriteMetricsText writes the current metrics in the Prometheus text
+// exposition format, for a /metrics endpoint without a dependency.
+func WriteMetricsText(w io.Writer) error {
+	m := ReadMetrics()
+	for _, f := range metricFamilies {
+		if _, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", f.name, f.help, f.name, f.kind, f.name, f.value(&m)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MetricDesc describes one metric of [ReadMetrics] for exporters.
+type MetricDesc struct {
+	Name, Help string
+	Counter    bool // a counter; otherwise a gauge
+	Value      func(m *Metrics) float64
+}
+
+// MetricDescs lists every metric with its Prometheus name, so exporters in
+// other packages publish the same names as [WriteMetricsText].
+func MetricDescs() []MetricDesc {
+	descs := make([]MetricDesc, len(metricFamilies))
+	for i, f := range metricFamilies {
+		descs[i] = MetricDesc{Name: f.name, Help: f.help, Counter: f.kind == "counter", Value: f.value}
+	}
+	return descs
+}
