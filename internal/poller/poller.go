@@ -63,6 +63,8 @@ var (
 	// ErrDetached is returned by Control when an interest change is asked of an
 	// operator that is not registered (never registered, detached, or hung up).
 	ErrDetached = errors.New("netpoll: operator is not registered")
+
+	errAlreadyWaiting = errors.New("netpoll: poller is already waiting")
 )
 
 // Poll is a readiness loop. The root package re-exports it.
@@ -164,13 +166,17 @@ func (p *Poller) SetTicker(interval time.Duration, fn func(now int64)) {
 }
 
 // Wait runs the loop until Close, then closes the poller's descriptors. It
-// returns nil after Close, ErrClosed if the poller was closed before or is
-// already waiting elsewhere, or the kernel's error if a wait fails.
+// returns nil after Close (also when Close came first), an error if another
+// goroutine is already waiting, or the kernel's error if a wait fails.
 func (p *Poller) Wait() error {
 	p.lifeMu.Lock()
-	if p.state != stateIdle {
+	switch p.state {
+	case stateRunning:
 		p.lifeMu.Unlock()
-		return fmt.Errorf("netpoll: wait: %w", ErrClosed)
+		return errAlreadyWaiting
+	case stateClosed: // closed before this goroutine got to run
+		p.lifeMu.Unlock()
+		return nil
 	}
 	p.state = stateRunning
 	p.lifeMu.Unlock()
@@ -208,9 +214,11 @@ func (p *Poller) loop() error {
 			p.dispatch(n)
 		}
 		p.ops.promote()
-		if n == 0 && busy {
-			// Let the handlers this batch woke run before we block: with
-			// GOMAXPROCS=1 they would otherwise wait for sysmon to retake the P.
+		if n > 0 {
+			// Let the handlers this batch woke run now. Under steady load the
+			// next wait returns events again at once, so without this yield a
+			// poller at GOMAXPROCS=1 would keep the P until the runtime's 10 ms
+			// preemption, and every handler would wait that long.
 			runtime.Gosched()
 		}
 		busy = n > 0
