@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"syscall"
+
+	"github.com/ccb70390/netpoll/internal/sys"
 )
 
 // Listener is a net.Listener that exposes its file descriptor.
@@ -15,16 +17,44 @@ type Listener interface {
 	Fd() (fd int)
 }
 
+// ListenerOption configures a listener made by [CreateListener].
+type ListenerOption struct {
+	apply func(o *listenerOptions)
+}
+
+// listenerOptions is what the ListenerOption values of one listener set.
+type listenerOptions struct {
+	reusePort bool
+}
+
+// WithSocketReusePort sets SO_REUSEPORT on the listening socket, so several
+// listeners, in one process or many, can bind the same port and the kernel
+// spreads new connections across them: the way to scale accepting past one
+// core or one process.
+func WithSocketReusePort(on bool) ListenerOption {
+	return ListenerOption{func(o *listenerOptions) { o.reusePort = on }}
+}
+
 // CreateListener listens on addr; network is "tcp", "tcp4", "tcp6" or "unix".
 // Serve it with an EventLoop. Calling Accept directly returns connections of
 // this library.
-func CreateListener(network, addr string) (l Listener, err error) {
+func CreateListener(network, addr string, opts ...ListenerOption) (l Listener, err error) {
+	var o listenerOptions
+	for _, opt := range opts {
+		if opt.apply != nil {
+			opt.apply(&o)
+		}
+	}
 	switch network {
 	case "tcp", "tcp4", "tcp6", "unix":
 	default:
 		return nil, net.UnknownNetworkError(network)
 	}
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), network, addr)
+	lc := net.ListenConfig{}
+	if o.reusePort {
+		lc.Control = setReusePort
+	}
+	ln, err := lc.Listen(context.Background(), network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -69,4 +99,13 @@ func (l *listener) Fd() int { return l.fd }
 // library, polled by its pollers.
 func (l *listener) Accept() (net.Conn, error) {
 	return acceptConnection(l)
+}
+
+// setReusePort is a net.ListenConfig.Control that sets SO_REUSEPORT.
+func setReusePort(_, _ string, c syscall.RawConn) error {
+	var err error
+	if cerr := c.Control(func(fd uintptr) { err = sys.SetReusePort(int(fd)) }); cerr != nil {
+		return cerr
+	}
+	return err
 }
