@@ -28,6 +28,10 @@ type server struct {
 	listenFD       int  // set by Serve before the first accept
 	listenerClosed bool // guarded by acceptMu
 
+	// wrapConn is set by Serve before the first accept when the listener
+	// puts a protocol layer in front of each connection (TLS, #8).
+	wrapConn func(c *connection, onConnect OnConnect) OnConnect
+
 	mu       sync.Mutex
 	conns    map[*connection]struct{} // guarded by mu
 	listener Listener                 // guarded by mu
@@ -82,6 +86,9 @@ func (s *server) Serve(ln net.Listener) error {
 	op.FD = l.Fd()
 	op.OnRead = s.onAcceptable
 	s.listener, s.acceptOp, s.listenFD = l, op, l.Fd()
+	if w, ok := l.(connWrapper); ok {
+		s.wrapConn = w.wrapConnection
+	}
 	if err = op.Control(poller.PollReadable); err != nil {
 		s.listener, s.acceptOp = nil, nil
 		s.mu.Unlock()
@@ -165,6 +172,15 @@ func (s *server) fail(err error) {
 	s.done <- err
 }
 
+// connWrapper is a listener that puts a protocol layer in front of each
+// connection the server accepts (the TLS listener, #8). wrapConnection runs
+// before OnPrepare: it makes the layer's Connection c.owner, takes over
+// c's OnRequest and OnDisconnect, and returns the OnConnect the server
+// should run, which may wrap the user's onConnect (nil when none is set).
+type connWrapper interface {
+	wrapConnection(c *connection, onConnect OnConnect) OnConnect
+}
+
 // serveConn sets up an accepted connection: OnPrepare, then polling, then
 // OnConnect on the runner.
 // Called on the poller goroutine.
@@ -199,13 +215,18 @@ func (s *server) serveConn(fd int, remote net.Addr) {
 	if od := s.opts.onDisconnect; od != nil {
 		c.onDisconnect.Store(&od)
 	}
+	onConnect := s.opts.onConnect
+	if s.wrapConn != nil {
+		onConnect = s.wrapConn(c, onConnect)
+	}
 	if !s.track(c) {
 		_ = sys.Close(fd)
 		return
 	}
 	if op := s.opts.onPrepare; op != nil {
 		ok := c.runCallback("OnPrepare", func() {
-			if ctx := op(c); ctx != nil {
+			// c.owner: the user sees the wrapping layer's connection, if any.
+			if ctx := op(c.owner); ctx != nil {
 				c.ctx.Store(&ctx)
 			}
 		})
@@ -213,7 +234,7 @@ func (s *server) serveConn(fd int, remote net.Addr) {
 			return
 		}
 	}
-	if oc := s.opts.onConnect; oc != nil {
+	if oc := onConnect; oc != nil {
 		c.onConnect.Store(&oc)
 		c.connectPending.Store(true)
 		// Hold the handler until registration is done, so OnConnect runs first.
