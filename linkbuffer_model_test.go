@@ -127,6 +127,7 @@ func (m *model) readSize() int {
 // run plays operations until the input says stop, then tears down and
 // checks that every pooled byte came back.
 func (m *model) run() {
+	trackPool(m.tb)
 	start := bufpool.Held()
 	for !m.in.done() {
 		m.step()

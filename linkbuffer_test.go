@@ -19,11 +19,17 @@ func withNodeSize(tb testing.TB, size int) {
 	tb.Cleanup(func() { LinkBufferCap = old })
 }
 
+// trackPool turns bufpool's Held counter on until tb ends.
+func trackPool(tb testing.TB) {
+	tb.Cleanup(bufpool.Track())
+}
+
 // checkPoolBalance fails tb if, when it ends, bufpool holds a different
 // number of bytes out than at the call. Tests using it must not run in
 // parallel with others touching buffers.
 func checkPoolBalance(tb testing.TB) {
 	tb.Helper()
+	trackPool(tb)
 	start := bufpool.Held()
 	tb.Cleanup(func() {
 		if got := bufpool.Held(); got != start {
@@ -404,6 +410,7 @@ func TestLinkBufferBook(t *testing.T) {
 // TestLinkBufferReleaseFreesAll pins that a buffer whose reader consumed
 // everything holds no memory after Release: idle connections rely on it.
 func TestLinkBufferReleaseFreesAll(t *testing.T) {
+	trackPool(t)
 	start := bufpool.Held()
 	b := NewLinkBuffer()
 	if got := bufpool.Held(); got != start {

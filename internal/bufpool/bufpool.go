@@ -6,6 +6,11 @@
 // pointer to the first byte of each slice rather than a *[]byte: a pointer
 // fits in an interface without allocating, so a Get/Put pair costs no
 // allocation once the pools are warm.
+//
+// The pools can count the bytes they have out (Held), so tests can prove
+// that every buffer came back. The count is one atomic word that every Get
+// and Put on every core would write, which costs more than the pool itself
+// on a busy machine, so it runs only while a caller asked for it with Track.
 package bufpool
 
 import (
@@ -27,9 +32,31 @@ const (
 var pools [maxShift - minShift + 1]sync.Pool
 
 // held counts the bytes handed out by Get from a class and not yet given
-// back through Put or Forget. Atomic; tests read it to prove that every
-// buffer came back.
+// back through Put or Forget, while trackers is above zero. Atomic; tests
+// read it to prove that every buffer came back.
 var held atomic.Int64
+
+// trackers is the number of Track calls not yet ended; held is kept only
+// while it is above zero. Atomic, written by Track, read by Get and Put.
+var trackers atomic.Int32
+
+// Track starts counting in Held and returns the function that stops it.
+// Calls nest: counting stops when every returned function was called. Only a
+// buffer taken and given back while counting is on balances, so a caller
+// compares Held before and after work that it started after Track. Safe for
+// concurrent use.
+func Track() (stop func()) {
+	trackers.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { trackers.Add(-1) }) }
+}
+
+// account adds delta to held while counting is on.
+func account(delta int) {
+	if trackers.Load() > 0 {
+		held.Add(int64(delta))
+	}
+}
 
 // classOf returns the class index for a request of size bytes (1 ≤ size ≤ MaxSize).
 func classOf(size int) int {
@@ -50,7 +77,7 @@ func Get(size int) []byte {
 	}
 	class := classOf(size)
 	capacity := 1 << (class + minShift)
-	held.Add(int64(capacity))
+	account(capacity)
 	if p, _ := pools[class].Get().(*byte); p != nil {
 		return unsafe.Slice(p, capacity)[:size]
 	}
@@ -74,7 +101,7 @@ func Put(b []byte) {
 	if class < 0 {
 		return
 	}
-	held.Add(-int64(cap(b)))
+	account(-cap(b))
 	pools[class].Put(&b[:1][0])
 }
 
@@ -82,13 +109,13 @@ func Put(b []byte) {
 // it was handed to a caller who may keep it, so it must never be reused.
 func Forget(b []byte) {
 	if classOfCap(cap(b)) >= 0 {
-		held.Add(-int64(cap(b)))
+		account(-cap(b))
 	}
 }
 
-// Held returns the number of bytes currently out of the pools: handed out by
-// Get and not yet returned with Put or Forget. Oversized requests are not
-// counted.
+// Held returns the number of bytes out of the pools: handed out by Get and
+// not yet returned with Put or Forget, counted only while a Track is on.
+// Oversized requests are not counted.
 func Held() int64 {
 	return held.Load()
 }

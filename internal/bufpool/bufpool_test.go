@@ -35,6 +35,7 @@ func TestGetSizes(t *testing.T) {
 }
 
 func TestHeldAccounting(t *testing.T) {
+	t.Cleanup(Track())
 	start := Held()
 	a := Get(100)
 	b := Get(5000)
@@ -49,6 +50,33 @@ func TestHeldAccounting(t *testing.T) {
 	Put(make([]byte, 0, 7)) // below the smallest class: ignored
 	if got := Held() - start; got != 0 {
 		t.Fatalf("Held is %d above start after Put/Forget; want 0", got)
+	}
+}
+
+// TestTrackNests pins that Held counts only while a Track is on, that nested
+// Tracks keep it on until the last one stops, and that stopping twice is
+// harmless.
+func TestTrackNests(t *testing.T) {
+	counts := func() bool {
+		start := Held()
+		b := Get(64)
+		grew := Held() != start
+		Put(b)
+		return grew
+	}
+	if counts() {
+		t.Fatalf("Held counted a Get with no Track on")
+	}
+	outer := Track()
+	inner := Track()
+	inner()
+	inner()
+	if !counts() {
+		t.Fatalf("Held did not count with the outer Track still on")
+	}
+	outer()
+	if counts() {
+		t.Fatalf("Held counted after every Track stopped")
 	}
 }
 
@@ -77,6 +105,7 @@ func TestZeroAllocs(t *testing.T) {
 }
 
 func TestConcurrent(t *testing.T) {
+	t.Cleanup(Track())
 	start := Held()
 	var wg sync.WaitGroup
 	for g := range 4 {
