@@ -17,6 +17,7 @@ type options struct {
 	idleTimeout    time.Duration
 	maxConnections int
 	maxInputBuffer int
+	protocol       Protocol // WithProtocol; see installProtocol in protocol.go
 }
 
 // defaultMaxInputBuffer bounds the unread input a connection buffers before
