@@ -53,5 +53,10 @@ func NewEventLoop(onRequest OnRequest, ops ...Option) (EventLoop, error) {
 			op.apply(o)
 		}
 	}
+	if o.protocol != nil {
+		if err := o.installProtocol(onRequest); err != nil {
+			return nil, err
+		}
+	}
 	return newServer(onRequest, o), nil
 }
