@@ -81,19 +81,19 @@ type connection struct {
 	// fdRefs packs the closing bit with the count of goroutines inside a
 	// syscall on fd; see acquireFD.
 	fdRefs     atomic.Int64
-	closing    atomic.Bool   // set once by the first close
-	closed     chan struct{} // closed by the first close; wakes every waiter
-	finalized  atomic.Bool   // fd closed; buffers may be freed by their last user
-	detached   bool          // Detach: finalize leaves the fd open; written before closing is set
-	peerClosed atomic.Bool   // the peer's EOF (or reset) was read: no more input will come
-	connecting atomic.Bool   // a non-blocking connect is in progress
+	closing    atomic.Bool // set once by the first close
+	closed     lazyChan    // closed by the first close; wakes every waiter
+	finalized  atomic.Bool // fd closed; buffers may be freed by their last user
+	detached   bool        // Detach: finalize leaves the fd open; written before closing is set
+	peerClosed atomic.Bool // the peer's EOF (or reset) was read: no more input will come
+	connecting atomic.Bool // a non-blocking connect is in progress
 
 	// Read side.
 	readerState  atomic.Int32 // sideFree, sideBusy or sideClosed; see lockReader
 	waitReadSize atomic.Int64 // bytes a blocked reader waits for; 0 when none waits
-	readTrigger  chan struct{}
-	readLock     chan struct{} // serialises the net.Conn Read callers
-	readTimeout  atomic.Int64  // nanoseconds, per blocking call
+	readTrigger  lazyChan     // a blocked reader waits on it; capacity 1
+	readLock     lazyChan     // serialises the net.Conn Read callers; capacity 1
+	readTimeout  atomic.Int64 // nanoseconds, per blocking call
 	readDeadline deadline
 	readTimer    *time.Timer // owned by the goroutine holding readerState
 	inputPaused  atomic.Bool // the poller stopped reading: too much unread input
@@ -101,8 +101,8 @@ type connection struct {
 
 	// Write side.
 	writerState   atomic.Int32
-	writeTrigger  chan struct{}
-	writeLock     chan struct{} // serialises the net.Conn Write callers
+	writeTrigger  lazyChan // a blocked flusher or dialer waits on it; capacity 1
+	writeLock     lazyChan // serialises the net.Conn Write callers; capacity 1
 	writeTimeout  atomic.Int64
 	writeDeadline deadline
 	writeTimer    *time.Timer // owned by the goroutine holding writerState
@@ -151,15 +151,44 @@ func (c *connection) init(fd int, network string, owner Connection) {
 	c.maxInput = defaultMaxInputBuffer
 	c.inputBuffer = NewLinkBuffer()
 	c.outputBuffer = NewLinkBuffer()
-	c.closed = make(chan struct{})
-	c.readTrigger = make(chan struct{}, 1)
-	c.writeTrigger = make(chan struct{}, 1)
-	c.readLock = make(chan struct{}, 1)
-	c.writeLock = make(chan struct{}, 1)
 	c.bookSize = int(readBufferSize.Load())
 	c.stats = &detachedCounters
-	ctx := context.Background()
-	c.ctx.Store(&ctx)
+	c.ctx.Store(&backgroundContext)
+}
+
+// backgroundContext is every connection's context until OnPrepare or
+// OnConnect gives it another, shared so an idle connection holds none.
+var backgroundContext = context.Background()
+
+// lazyChan is a channel made on first use. Most connections never block a
+// goroutine, so they never pay the 96 bytes a channel costs. Safe for
+// concurrent use.
+type lazyChan struct {
+	p atomic.Pointer[chan struct{}]
+}
+
+// get returns the channel, making it with capacity size if it does not exist.
+func (l *lazyChan) get(size int) chan struct{} {
+	if p := l.p.Load(); p != nil {
+		return *p
+	}
+	ch := make(chan struct{}, size)
+	if l.p.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *l.p.Load()
+}
+
+// signal puts a token in the channel if it exists and has room. A waiter
+// makes the channel before it looks at the condition it waits for, so a
+// signal skipped because the channel did not exist yet cannot be missed.
+func (l *lazyChan) signal() {
+	if p := l.p.Load(); p != nil {
+		select {
+		case *p <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // register binds c to a poller and starts watching for input. With

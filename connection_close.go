@@ -33,7 +33,7 @@ func (c *connection) close() bool {
 	if c.operator != nil {
 		_ = c.operator.Control(poller.PollDetach)
 	}
-	close(c.closed)
+	close(c.closed.get(0))
 	if c.counted {
 		c.stats.open.Add(-1)
 		c.stats.closed.Add(1)

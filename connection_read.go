@@ -172,10 +172,11 @@ func (c *connection) Len() (length int) { return c.inputBuffer.Len() }
 // was read, and honours the read deadline and timeout. Concurrent calls are
 // served one at a time.
 func (c *connection) Read(p []byte) (n int, err error) {
-	if err = c.acquireSerial(c.readLock, &c.readDeadline, c.readTimeout.Load(), ErrReadTimeout); err != nil {
+	readLock := c.readLock.get(1)
+	if err = c.acquireSerial(readLock, &c.readDeadline, c.readTimeout.Load(), ErrReadTimeout); err != nil {
 		return 0, c.readError(err)
 	}
-	defer func() { <-c.readLock }()
+	defer func() { <-readLock }()
 	if err = c.lockReader(); err != nil {
 		return 0, c.readError(err)
 	}
@@ -229,7 +230,7 @@ func (c *connection) acquireSerial(lock chan struct{}, d *deadline, timeout int6
 	select {
 	case lock <- struct{}{}:
 		return nil
-	case <-c.closed:
+	case <-c.closed.get(0):
 		return Exception(ErrConnClosed, "")
 	case <-d.wait():
 		return Exception(timeoutErr, "")
@@ -267,6 +268,9 @@ func (c *connection) waitReadSlow(n int) error {
 	if c.readDeadline.isSet() {
 		deadlineC = c.readDeadline.wait()
 	}
+	// Make the channels before looking at Len, so a wake-up the poller sends
+	// after storing input cannot fall between the look and the wait.
+	trigger, closed := c.readTrigger.get(1), c.closed.get(0)
 	for c.inputBuffer.Len() < n {
 		if c.peerClosed.Load() {
 			if c.inputBuffer.Len() >= n {
@@ -278,8 +282,8 @@ func (c *connection) waitReadSlow(n int) error {
 			return Exception(ErrConnClosed, "")
 		}
 		select {
-		case <-c.readTrigger:
-		case <-c.closed:
+		case <-trigger:
+		case <-closed:
 		case <-deadlineC:
 			return c.readTimedOut(n)
 		case <-timer:
@@ -310,12 +314,7 @@ func (c *connection) armTimer(t **time.Timer, d time.Duration) <-chan time.Time 
 }
 
 // wakeReader tells a blocked reader to look at the input again.
-func (c *connection) wakeReader() {
-	select {
-	case c.readTrigger <- struct{}{}:
-	default:
-	}
-}
+func (c *connection) wakeReader() { c.readTrigger.signal() }
 
 // resumeInputIfDrained restarts reading a socket that was paused for too
 // much unread input, once the reader has consumed half of it.

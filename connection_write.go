@@ -1,6 +1,7 @@
 package netpoll
 
 import (
+	"errors"
 	"syscall"
 	"time"
 
@@ -104,7 +105,8 @@ func (c *connection) Append(w Writer) (err error) {
 
 // Flush sends everything written. It blocks until all of it is in the
 // kernel, the write timeout or deadline passes (ErrWriteTimeout), or the
-// connection closes (ErrConnClosed).
+// connection closes (ErrConnClosed). When the write timeout (not a deadline)
+// passes, Flush also closes the connection.
 func (c *connection) Flush() (err error) {
 	if err = c.lockWriter(); err != nil {
 		return err
@@ -113,7 +115,15 @@ func (c *connection) Flush() (err error) {
 	if err = c.outputBuffer.Flush(); err != nil {
 		return err
 	}
-	return c.flushOutput()
+	err = c.flushOutput()
+	if errors.Is(err, ErrWriteTimeout) && !c.writeDeadline.exceeded() {
+		// #6: a peer that took no output for the whole write timeout is
+		// gone or hostile. The unsent output cannot be taken back (part of
+		// a message may be in the kernel), so the stream is useless, and a
+		// handler that goes on would pile up output without bound.
+		c.close()
+	}
+	return err
 }
 
 // flushOutput writes the flushed output until it is all sent. The caller
@@ -187,6 +197,8 @@ func (c *connection) afterWriteError(err error) error {
 // waitWritable blocks until the poller sees the socket drain, the write
 // deadline or timeout passes, or the connection closes.
 func (c *connection) waitWritable() error {
+	// Made before write interest is armed, so the poller's wake-up has a channel.
+	trigger, closed := c.writeTrigger.get(1), c.closed.get(0)
 	if !c.acquireFD() {
 		return Exception(ErrConnClosed, "flush")
 	}
@@ -205,9 +217,9 @@ func (c *connection) waitWritable() error {
 		deadlineC = c.writeDeadline.wait()
 	}
 	select {
-	case <-c.writeTrigger:
+	case <-trigger:
 		return nil
-	case <-c.closed:
+	case <-closed:
 		return Exception(ErrConnClosed, "flush")
 	case <-deadlineC:
 	case <-timer:
@@ -217,22 +229,18 @@ func (c *connection) waitWritable() error {
 }
 
 // wakeWriter tells a writer waiting for the socket to drain to try again.
-func (c *connection) wakeWriter() {
-	select {
-	case c.writeTrigger <- struct{}{}:
-	default:
-	}
-}
+func (c *connection) wakeWriter() { c.writeTrigger.signal() }
 
 // Write writes p, as net.Conn requires: all of it, or an error with the
 // count written. It writes from p directly without copying, and blocks while
 // the peer does not read, until the write deadline or timeout. Concurrent
 // calls are served one at a time.
 func (c *connection) Write(p []byte) (n int, err error) {
-	if err = c.acquireSerial(c.writeLock, &c.writeDeadline, c.writeTimeout.Load(), ErrWriteTimeout); err != nil {
+	writeLock := c.writeLock.get(1)
+	if err = c.acquireSerial(writeLock, &c.writeDeadline, c.writeTimeout.Load(), ErrWriteTimeout); err != nil {
 		return 0, c.opError("write", err)
 	}
-	defer func() { <-c.writeLock }()
+	defer func() { <-writeLock }()
 	if err = c.lockWriter(); err != nil {
 		return 0, c.opError("write", err)
 	}

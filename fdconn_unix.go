@@ -25,11 +25,12 @@ func (c *connection) connect(ctx context.Context, sa sys.Sockaddr) error {
 		return err
 	}
 	c.connecting.Store(true)
+	trigger := c.writeTrigger.get(1) // before registering: the poller may signal at once
 	if err = c.register(pollers.Pick(), true); err != nil {
 		return err
 	}
 	select {
-	case <-c.writeTrigger:
+	case <-trigger:
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return Exception(ErrDialTimeout, "dial "+c.remoteAddr.String())

@@ -208,12 +208,13 @@ func (s *server) serveConn(fd int, remote net.Addr) {
 	c.maxInput = s.opts.maxInputBuffer
 	c.readTimeout.Store(int64(s.opts.readTimeout))
 	c.writeTimeout.Store(int64(s.opts.writeTimeout))
+	// The callbacks are stored as pointers to the server's own copies, which
+	// never change, so an idle connection holds no pointer cells of its own.
 	if s.onRequest != nil {
-		onRequest := s.onRequest
-		c.onRequest.Store(&onRequest)
+		c.onRequest.Store(&s.onRequest)
 	}
-	if od := s.opts.onDisconnect; od != nil {
-		c.onDisconnect.Store(&od)
+	if s.opts.onDisconnect != nil {
+		c.onDisconnect.Store(&s.opts.onDisconnect)
 	}
 	onConnect := s.opts.onConnect
 	if s.wrapConn != nil {
@@ -234,8 +235,12 @@ func (s *server) serveConn(fd int, remote net.Addr) {
 			return
 		}
 	}
-	if oc := onConnect; oc != nil {
-		c.onConnect.Store(&oc)
+	if onConnect != nil {
+		if s.wrapConn == nil {
+			c.onConnect.Store(&s.opts.onConnect)
+		} else {
+			c.onConnect.Store(&onConnect)
+		}
 		c.connectPending.Store(true)
 		// Hold the handler until registration is done, so OnConnect runs first.
 		c.pending.Store(1)

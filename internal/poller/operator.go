@@ -28,8 +28,11 @@ type FDOperator struct {
 	OnRead func(p Poll) error
 	// OnWrite, if set, is called when FD is writable.
 	OnWrite func(p Poll) error
-	// OnHup, if set, is called once after the poller detached FD because the
-	// peer hung up or the socket failed.
+	// OnHup, if set, is called when the peer hung up or the socket failed,
+	// after OnRead or the Inputs path had the chance to read what is left. With
+	// OnRead set the operator stays registered, since a half-closed peer may
+	// still take a reply, and OnHup is called on every report until the owner
+	// detaches; without OnRead the poller detaches FD first and calls OnHup once.
 	OnHup func(p Poll) error
 
 	// Inputs returns the buffers to read into; vs is scratch space of the poller
@@ -91,8 +94,9 @@ func (op *FDOperator) publish() uint32 {
 	return op.gen.Add(0)
 }
 
-// reset clears what the previous owner set. Called by Alloc only, after the
-// operator sat out a whole dispatch batch, so the poller no longer reads it.
+// reset clears what the previous owner set. Called by promote, after the
+// operator sat out a whole dispatch batch so the poller no longer reads it,
+// and again by Alloc.
 func (op *FDOperator) reset() {
 	op.FD = -1
 	op.OnRead, op.OnWrite, op.OnHup = nil, nil, nil
@@ -194,6 +198,12 @@ func (t *operatorTable) promote() {
 		return
 	}
 	t.mu.Lock()
+	for _, index := range t.pending {
+		// Drop the callbacks now, not at the next Alloc: they hold the
+		// previous owner (a closed connection and its buffers) reachable for
+		// as long as the operator sits free.
+		t.get(index).reset()
+	}
 	t.free = append(t.free, t.pending...)
 	t.pending = t.pending[:0]
 	t.hasPending.Store(false)
