@@ -31,7 +31,8 @@ type Connection interface {
 	// less means no bound. It is separate from SetReadDeadline.
 	SetReadTimeout(timeout time.Duration) error
 	// SetWriteTimeout bounds how long each Flush may wait for the socket to
-	// drain. Zero or less means no bound.
+	// drain; a Flush that times out closes the connection. Zero or less
+	// means no bound.
 	SetWriteTimeout(timeout time.Duration) error
 	// SetIdleTimeout closes the connection after timeout without input or
 	// output. Zero or less turns it off.

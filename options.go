@@ -49,7 +49,9 @@ func WithReadTimeout(timeout time.Duration) Option {
 }
 
 // WithWriteTimeout sets how long a Flush may wait for a full socket to drain
-// before it fails with ErrWriteTimeout.
+// before it fails with ErrWriteTimeout. A Flush that times out also closes
+// the connection: the peer has taken nothing for that long, and what Flush
+// could not send cannot be taken back.
 func WithWriteTimeout(timeout time.Duration) Option {
 	return Option{func(o *options) { o.writeTimeout = timeout }}
 }
