@@ -261,28 +261,32 @@ func copyingEcho(_ context.Context, c Connection) error {
 // server and never reads the echo. What the server must do: stay small
 // (input stops at the input limit, so TCP flow control blocks the sender,
 // and echo it cannot send must not pile up), keep answering other clients,
-// and drop the peer once a Flush to it has waited the whole write timeout,
+// and drop the peer once a Flush to it has waited the whole write timeout
+// (or, without one, once the idle timeout sees neither input nor output),
 // rather than holding its buffers and a stuck handler for as long as the
 // peer likes.
 func TestFaultFloodingPeerThatNeverReads(t *testing.T) {
+	const timeout = 500 * time.Millisecond
 	tests := []struct {
-		name    string
-		handler OnRequest
+		name     string
+		handler  OnRequest
+		opt      Option
+		flushErr error // what the handler's blocked Flush returns
 	}{
-		{"zero-copy echo", echoHandler},
-		{"copying echo", copyingEcho},
+		{"zero-copy echo/write timeout", echoHandler, WithWriteTimeout(timeout), ErrWriteTimeout},
+		{"copying echo/write timeout", copyingEcho, WithWriteTimeout(timeout), ErrWriteTimeout},
+		{"zero-copy echo/idle timeout", echoHandler, WithIdleTimeout(timeout), ErrConnClosed},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { testFlood(t, tt.handler) })
+		t.Run(tt.name, func(t *testing.T) { testFlood(t, tt.handler, tt.opt, tt.flushErr) })
 	}
 }
 
-func testFlood(t *testing.T, handler OnRequest) {
+func testFlood(t *testing.T, handler OnRequest, opt Option, wantErr error) {
 	checkNoFDLeak(t)
 	const (
 		floodSize    = 512 << 20
 		memoryBudget = 64 << 20
-		writeTimeout = 500 * time.Millisecond
 		window       = 4 * time.Second
 	)
 	ln := newLocalListener(t, "tcp")
@@ -296,7 +300,7 @@ func testFlood(t *testing.T, handler OnRequest) {
 			}
 		}
 		return err
-	}, WithWriteTimeout(writeTimeout))
+	}, opt)
 	probe := dialStd(t, ln)
 	if err := echoOnce(probe, []byte("warm"), 5*time.Second); err != nil {
 		t.Fatalf("probe before the flood: %v", err)
@@ -370,11 +374,11 @@ func testFlood(t *testing.T, handler OnRequest) {
 		t.Errorf("other client's echo took up to %v during the flood; want prompt", slices.Max(probeLatency))
 	}
 	err := recvTimeout(t, flushErrs, 10*time.Second, "the flood handler's Flush to give up")
-	if !errors.Is(err, ErrWriteTimeout) {
-		t.Errorf("flood handler's Flush = %v; want ErrWriteTimeout", err)
+	if !errors.Is(err, wantErr) {
+		t.Errorf("flood handler's Flush = %v; want %v", err, wantErr)
 	}
 	if floodEnded == 0 {
-		t.Errorf("the server still holds the flooding peer %v after its Flush gave up at the %v write timeout; want it dropped", window, writeTimeout)
+		t.Errorf("the server still holds the flooding peer after %v; want it dropped", window)
 	} else if floodErr == nil {
 		t.Errorf("the flooding peer sent all %d MiB", floodSize>>20)
 	}
