@@ -2,9 +2,11 @@ package netpoll
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"syscall"
+	"time"
 
 	"github.com/ccb70390/netpoll/internal/sys"
 )
@@ -25,6 +27,11 @@ type ListenerOption struct {
 // listenerOptions is what the ListenerOption values of one listener set.
 type listenerOptions struct {
 	reusePort bool
+
+	// TLS (tls.go): a nil tlsConfig means plain.
+	tlsConfig           *tls.Config
+	handshakeTimeout    time.Duration
+	handshakeTimeoutSet bool
 }
 
 // WithSocketReusePort sets SO_REUSEPORT on the listening socket, so several
@@ -60,8 +67,15 @@ func CreateListener(network, addr string, opts ...ListenerOption) (l Listener, e
 	}
 	if l, err = ConvertListener(ln); err != nil {
 		_ = ln.Close()
+		return nil, err
 	}
-	return l, err
+	if o.tlsConfig != nil {
+		if l, err = newTLSListener(l, &o); err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+	}
+	return l, nil
 }
 
 // ConvertListener makes a Listener of l, which must be a TCP or unix
