@@ -39,21 +39,27 @@ var (
 	errLinkBufferAppend   = Exception(ErrUnsupported, "append of a Writer that is not a *LinkBuffer")
 )
 
-// The states of the writer as the reader sees them, kept in
-// UnsafeLinkBuffer.state. They let the reader free the last node when
-// everything was read, though that node is the one the writer appends to:
+// UnsafeLinkBuffer.state packs the published length with the flags that
+// let the reader free the last node once everything was read, though that
+// node is the one the writer appends to. One atomic word, so that Flush
+// publishes bytes and ends a write in one step, and the reader claims an
+// empty chain with one compare-and-swap:
 //
-//	writerIdle --(writer: first write after a Flush)--> writerBusy
-//	writerBusy --(writer: Flush, bookAck)--> writerIdle
-//	writerIdle --(reader: Release, all read; holds reclaimMu)--> reclaiming
-//	reclaiming --(reader: chain freed)--> writerIdle
+//	bit 0      stateBusy: the writer wrote since its last Flush.
+//	           Set by the writer's first write, cleared by Flush.
+//	bit 1      stateReclaiming: the reader is freeing the chain. Set by the
+//	           reader only from 0 (nothing to read, writer idle), cleared by it.
+//	bit 2      stateWaiting: the writer met a reclaim and sleeps on reclaimMu
+//	           until the reader ends it. Set by the writer, cleared by the reader.
+//	bits 3–63  the published length: bytes flushed and not yet read.
 //
-// While reclaiming, the reader owns every field; a writer that finds that
-// state waits on reclaimMu.
+// While stateReclaiming is set the reader owns every field, the writer's too.
 const (
-	writerIdle int32 = iota
-	writerBusy
-	reclaiming
+	stateBusy int64 = 1 << iota
+	stateReclaiming
+	stateWaiting
+
+	stateLengthShift = iota
 )
 
 // UnsafeLinkBuffer is a byte queue kept as a chain of nodes of pooled
@@ -70,14 +76,15 @@ const (
 // Memory: node memory comes from a pool and goes back when its last user
 // releases it; a buffer whose input was all read and released holds none.
 type UnsafeLinkBuffer struct {
-	// length is the number of published bytes not yet read: added to by
-	// Flush, taken from by reads. Atomic; it orders every node and byte the
-	// writer published before the reader touches them.
-	length atomic.Int64
+	// state holds the published length and the writer and reclaim flags;
+	// see stateBusy. Atomic; Flush adds to the length and reads take from
+	// it, which orders every node and byte the writer published before the
+	// reader touches them.
+	state atomic.Int64
 
-	// state is writerIdle, writerBusy or reclaiming; see the constants.
-	state     atomic.Int32
-	reclaimMu sync.Mutex // held by the reader while reclaiming
+	// reclaimMu is locked by a writer that met a reclaim, and unlocked by
+	// the reader when the reclaim ends, to wake it; see beginWrite.
+	reclaimMu sync.Mutex
 
 	// Owned by the reader.
 	head     *linkBufferNode // first node not yet freed; nodes before read are all read
@@ -89,7 +96,7 @@ type UnsafeLinkBuffer struct {
 	flush     *linkBufferNode // first node that may hold unpublished bytes
 	tail      *linkBufferNode // last node; writes go here
 	unflushed int             // bytes written since the last Flush
-	writing   bool            // state is writerBusy on our account
+	writing   bool            // stateBusy is set on our account
 	booked    int             // bytes handed out by the last book
 
 	closed    bool // set by Close
@@ -120,12 +127,12 @@ var sliceBuffers = sync.Pool{New: func() any { return new(LinkBuffer) }}
 // Len returns the number of bytes published by Flush and not yet read.
 // Safe for concurrent use.
 func (b *UnsafeLinkBuffer) Len() int {
-	return int(b.length.Load())
+	return int(b.state.Load() >> stateLengthShift)
 }
 
 // IsEmpty reports whether Len is 0. Safe for concurrent use.
 func (b *UnsafeLinkBuffer) IsEmpty() bool {
-	return b.length.Load() == 0
+	return b.state.Load()>>stateLengthShift == 0
 }
 
 // Close frees every node, read or not, and every slice the buffer handed out
@@ -144,12 +151,9 @@ func (b *UnsafeLinkBuffer) Close() error {
 		n = next
 	}
 	b.head, b.read, b.flush, b.tail = nil, nil, nil, nil
-	b.length.Store(0)
+	b.state.Store(0)
 	b.unflushed, b.booked = 0, 0
-	if b.writing {
-		b.writing = false
-		b.state.Store(writerIdle)
-	}
+	b.writing = false
 	return nil
 }
 
@@ -162,8 +166,10 @@ func (b *UnsafeLinkBuffer) Release() error {
 	if b.closed {
 		return errLinkBufferClosed
 	}
-	b.releaseScratch()
-	if b.length.Load() > 0 {
+	if len(b.scratch) > 0 {
+		b.releaseScratch()
+	}
+	if b.Len() > 0 {
 		// Bytes are published past any exhausted node, so its next is set.
 		for b.read.readable() == 0 {
 			b.read = b.read.next
@@ -174,7 +180,7 @@ func (b *UnsafeLinkBuffer) Release() error {
 		b.head = n.next
 		n.release()
 	}
-	if b.consumed && b.length.Load() == 0 {
+	if b.consumed && b.state.Load() == 0 {
 		b.reclaim()
 	}
 	return nil
@@ -192,29 +198,32 @@ func (b *UnsafeLinkBuffer) releaseScratch() {
 // reclaim frees the whole chain once every published byte was read, if the
 // writer is idle. Reader side.
 func (b *UnsafeLinkBuffer) reclaim() {
-	b.reclaimMu.Lock()
-	defer b.reclaimMu.Unlock()
-	if !b.state.CompareAndSwap(writerIdle, reclaiming) {
-		return // the writer is between a write and its Flush: try next time
+	if !b.state.CompareAndSwap(0, stateReclaiming) {
+		return // the writer began a write since the caller looked: next time
 	}
-	// A Flush may have landed between the caller's check and the CAS.
-	if b.length.Load() == 0 {
-		t := b.tail
-		for n := b.head; n != t; {
-			next := n.next
-			n.release()
-			n = next
-		}
-		if t.soleOwner() {
-			t.dropMemory()
-		} else {
-			t.release()
-			t = newNode(0)
-		}
-		b.init(t)
-		b.consumed = false
+	t := b.tail
+	for n := b.head; n != t; {
+		next := n.next
+		n.release()
+		n = next
 	}
-	b.state.Store(writerIdle)
+	if t.soleOwner() {
+		t.dropMemory()
+	} else {
+		t.release()
+		t = newNode(0)
+	}
+	b.init(t)
+	b.consumed = false
+	b.endReclaim()
+}
+
+// endReclaim clears stateReclaiming and wakes a writer that waits for it.
+func (b *UnsafeLinkBuffer) endReclaim() {
+	if b.state.Add(-stateReclaiming)&stateWaiting != 0 {
+		b.state.Add(-stateWaiting)
+		b.reclaimMu.Unlock() // locked by the writer in waitReclaim
+	}
 }
 
 // Bytes returns every readable byte without consuming it. When they lie in

@@ -177,13 +177,13 @@ func (b *UnsafeLinkBuffer) Slice(n int) (Reader, error) {
 	}
 	s.head, s.read = first, first
 	s.flush, s.tail = last, last
-	s.length.Store(int64(n))
+	s.state.Store(int64(n) << stateLengthShift)
 	return s, nil
 }
 
 // consume takes n bytes off the published count before they are read.
 func (b *UnsafeLinkBuffer) consume(n int) {
-	b.length.Add(-int64(n))
+	b.state.Add(-int64(n) << stateLengthShift)
 	b.consumed = true
 }
 

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/ccb70390/netpoll/internal/bufpool"
@@ -429,6 +431,46 @@ func TestLinkBufferReleaseFreesAll(t *testing.T) {
 		}
 	}
 	b.Close()
+}
+
+// TestLinkBufferWriterWaitsForReclaim plays a writer that starts while the
+// reader frees the chain: Malloc must block until the reclaim ends, then
+// write as usual.
+func TestLinkBufferWriterWaitsForReclaim(t *testing.T) {
+	b := NewLinkBuffer()
+	defer b.Close()
+	b.state.Store(stateReclaiming) // as reclaim sets it
+	done := make(chan error, 1)
+	go func() {
+		p, err := b.Malloc(2)
+		if err == nil {
+			copy(p, "ok")
+			err = b.Flush()
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.state.Load()&stateWaiting == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the writer did not wait for the reclaim: state %#x", b.state.Load())
+		}
+		runtime.Gosched()
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Malloc during a reclaim returned (%v); want it to wait", err)
+	default:
+	}
+	b.endReclaim()
+	if err := <-done; err != nil {
+		t.Fatalf("Malloc/Flush after the reclaim = %v", err)
+	}
+	if got, _ := b.Next(2); string(got) != "ok" {
+		t.Fatalf("Next(2) = %q; want \"ok\"", got)
+	}
+	if s := b.state.Load(); s != 0 {
+		t.Fatalf("state = %#x after the write was read; want 0", s)
+	}
 }
 
 func TestLinkBufferAlwaysNoCopyRead(t *testing.T) {

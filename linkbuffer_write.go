@@ -169,7 +169,7 @@ func (b *UnsafeLinkBuffer) WriteBuffer(buf *LinkBuffer) error {
 	}
 	b.unflushed += total
 	buf.head, buf.read, buf.flush, buf.tail = nil, nil, nil, nil
-	buf.length.Store(0)
+	buf.state.Store(0)
 	buf.closed = true
 	if buf.fromSlice {
 		buf.recycle()
@@ -182,7 +182,7 @@ func (b *UnsafeLinkBuffer) recycle() {
 	b.scratch = b.scratch[:0]
 	b.consumed, b.writing, b.closed, b.fromSlice = false, false, false, false
 	b.unflushed, b.booked = 0, 0
-	b.state.Store(writerIdle)
+	b.state.Store(0)
 	sliceBuffers.Put(b)
 }
 
@@ -203,8 +203,7 @@ func (b *UnsafeLinkBuffer) Flush() error {
 	b.flush = b.tail
 	total := b.unflushed
 	b.unflushed, b.booked = 0, 0
-	b.length.Add(int64(total)) // publishes the pub stores and links above
-	b.endWrite()
+	b.endWrite(total)
 	return nil
 }
 
@@ -266,24 +265,41 @@ func (b *UnsafeLinkBuffer) beginWrite() {
 		return
 	}
 	b.writing = true
-	if b.state.CompareAndSwap(writerIdle, writerBusy) {
-		return
+	if b.state.Add(stateBusy)&stateReclaiming != 0 {
+		b.waitReclaim()
 	}
-	// The reader is reclaiming; it holds reclaimMu until it is done.
+}
+
+// waitReclaim blocks until the reader's reclaim, which beginWrite met, ends.
+// Rare: the reader frees an empty chain in a few steps that never block.
+// The writer locks reclaimMu, announces itself with stateWaiting and locks
+// it again, which blocks until the reader unlocks it on its way out.
+func (b *UnsafeLinkBuffer) waitReclaim() {
 	b.reclaimMu.Lock()
-	b.state.Store(writerBusy)
+	for {
+		s := b.state.Load()
+		if s&stateReclaiming == 0 {
+			break // ended before we could announce ourselves
+		}
+		if b.state.CompareAndSwap(s, s|stateWaiting) {
+			b.reclaimMu.Lock() // until the reader unlocks it
+			break
+		}
+	}
 	b.reclaimMu.Unlock()
 }
 
-// endWrite marks the writer idle again after a Flush. A tail that never
-// received a byte gives its memory back first, so an idle buffer holds none.
-func (b *UnsafeLinkBuffer) endWrite() {
+// endWrite publishes total more bytes and marks the writer idle, in one
+// atomic step that also orders the pub stores and links before it. A tail
+// that never received a byte gives its memory back first, so an idle buffer
+// holds none.
+func (b *UnsafeLinkBuffer) endWrite(total int) {
 	if t := b.tail; t.end == 0 && t.pooled && t.soleOwner() {
 		// Nothing was published in it, so the reader never reads its memory.
 		t.freeMemory()
 	}
 	b.writing = false
-	b.state.Store(writerIdle)
+	b.state.Add(int64(total)<<stateLengthShift - stateBusy)
 }
 
 // grow returns the tail with at least n bytes of room, linking a new node
