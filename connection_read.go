@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"syscall"
 	"time"
 
@@ -14,6 +15,10 @@ import (
 // errInputLimit reports a blocking read larger than the input limit, which
 // could never be satisfied because the poller stops reading at the limit.
 var errInputLimit = errors.New("netpoll: read larger than the connection's input limit")
+
+// resetLog limits the lines that failed reads (a peer's reset, mostly) make:
+// any peer can cause them at will.
+var resetLog = newLogLimiter(time.Second)
 
 // lockReader claims the read side for one zero-copy call. A second
 // concurrent reader gets ErrConcurrentAccess rather than a corrupted buffer.
@@ -363,6 +368,8 @@ func (c *connection) onReadable(_ poller.Poll) error {
 	// n == 0 is the peer's FIN; an error (ECONNRESET) ends input the same way.
 	if err != nil {
 		c.stats.peerResets.Add(1)
+		resetLog.log(slog.LevelDebug, "netpoll: read failed, input closed",
+			slog.Int("fd", c.fd), slog.String("peer", addrString(c.RemoteAddr())), slog.Any("error", err))
 	}
 	c.onPeerClosed()
 	return nil

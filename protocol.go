@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -228,11 +229,20 @@ func (s *frameState) serve(ctx context.Context, c Connection) error {
 // logFrameError records why a framed connection is closed. A peer can cause
 // it at will, so it goes through a limiter.
 func logFrameError(c Connection, err error) {
-	args := []any{slog.Any("peer", c.RemoteAddr()), slog.Any("error", err)}
+	args := []any{slog.String("peer", addrString(c.RemoteAddr())), slog.Any("error", err)}
 	if fc, ok := c.(interface{ Fd() int }); ok {
 		args = append(args, slog.Int("fd", fc.Fd()))
 	}
 	frameErrorLog.log(slog.LevelInfo, "netpoll: closing connection: bad frame", args...)
+}
+
+// addrString formats an address for log lines: a string, not a struct that
+// JSON handlers would spell out field by field.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 // frameReader is the io.Reader and Reader a Protocol reads from in the event
