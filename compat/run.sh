@@ -125,6 +125,18 @@ use_library() {
 	(cd "$1" && go mod edit -replace "github.com/cloudwego/netpoll=$work/netpoll")
 }
 
+# go_line_kept DIR checks that resolving the consumer's dependencies with the
+# library in place leaves its go.mod's go line alone: a drop-in must not make
+# its users raise their minimum Go version (cloudwego/netpoll v0.7.2 says go 1.15).
+go_line_kept() {
+	local before after
+	before=$(cd "$1" && go mod edit -json | sed -n 's/^[[:space:]]*"Go": "\(.*\)",$/\1/p')
+	(cd "$1" && go list -deps ./... >/dev/null) || return 1
+	after=$(cd "$1" && go mod edit -json | sed -n 's/^[[:space:]]*"Go": "\(.*\)",$/\1/p')
+	echo "go line before: $before, after: $after"
+	[[ $before == "$after" ]]
+}
+
 # app_module NAME REQUIREMENTS... makes a scratch module from compat/testdata/NAME.
 app_module() {
 	local name=$1
@@ -184,7 +196,9 @@ hertz_http() {
 gotest_in() {
 	local dir=$1 skip=$2
 	shift 2
-	(cd "$dir" && go test ${race[@]+"${race[@]}"} -count=1 -timeout "$TEST_TIMEOUT" ${skip:+-skip "$skip"} "$@")
+	# -vet=off: vet judges the consumer's test code, and how strictly depends on
+	# the go line of its go.mod (see go_line_kept), not on netpoll.
+	(cd "$dir" && go test -vet=off ${race[@]+"${race[@]}"} -count=1 -timeout "$TEST_TIMEOUT" ${skip:+-skip "$skip"} "$@")
 }
 
 echo "compat: mode=$mode library=$([[ $mode == ours ]] && echo "$root" || echo "github.com/cloudwego/netpoll (as required by each consumer)")"
@@ -200,6 +214,7 @@ if [[ -z $hertz_version ]]; then
 else
 	echo "compat: hertz $hertz_version"
 	[[ $mode == ours ]] && step "hertz: replace cloudwego/netpoll with ours" use_library "$work/hertz"
+	step "hertz: go line of its go.mod unchanged" go_line_kept "$work/hertz"
 	# The packages that import netpoll directly (grep '"github.com/cloudwego/netpoll'):
 	# the transport, and HTTP/1 whose readers and writers wrap netpoll buffers.
 	step "hertz: go test ./pkg/network/netpoll/..." \
@@ -221,6 +236,7 @@ if [[ -z $kitex_version ]]; then
 else
 	echo "compat: kitex $kitex_version"
 	[[ $mode == ours ]] && step "kitex: replace cloudwego/netpoll with ours" use_library "$work/kitex"
+	step "kitex: go line of its go.mod unchanged" go_line_kept "$work/kitex"
 	# Every package that imports netpoll (grep '"github.com/cloudwego/netpoll')
 	# except ./client, whose tests only use a mock netpoll connection.
 	step "kitex: go test ./pkg/remote/trans/netpoll/... ./pkg/remote/trans/netpollmux/..." \
