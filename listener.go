@@ -28,6 +28,10 @@ type ListenerOption struct {
 type listenerOptions struct {
 	reusePort bool
 
+	// UDP (udp.go): zero means the default.
+	maxDatagram   int
+	datagramBatch int
+
 	// TLS (tls.go): a nil tlsConfig means plain.
 	tlsConfig           *tls.Config
 	handshakeTimeout    time.Duration
@@ -42,9 +46,9 @@ func WithSocketReusePort(on bool) ListenerOption {
 	return ListenerOption{func(o *listenerOptions) { o.reusePort = on }}
 }
 
-// CreateListener listens on addr; network is "tcp", "tcp4", "tcp6" or "unix".
-// Serve it with an EventLoop. Calling Accept directly returns connections of
-// this library.
+// CreateListener listens on addr; network is "tcp", "tcp4", "tcp6" or "unix",
+// or "udp", "udp4" or "udp6" for a [*UDPListener]. Serve it with an EventLoop.
+// Calling Accept directly returns connections of this library.
 func CreateListener(network, addr string, opts ...ListenerOption) (l Listener, err error) {
 	var o listenerOptions
 	for _, opt := range opts {
@@ -54,6 +58,8 @@ func CreateListener(network, addr string, opts ...ListenerOption) (l Listener, e
 	}
 	switch network {
 	case "tcp", "tcp4", "tcp6", "unix":
+	case "udp", "udp4", "udp6":
+		return createUDPListener(network, addr, &o) // a *UDPListener; see udp.go
 	default:
 		return nil, net.UnknownNetworkError(network)
 	}
