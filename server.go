@@ -73,6 +73,10 @@ func newServer(onRequest OnRequest, opts *options) *server {
 // Serve accepts and serves connections from ln until Shutdown or a fatal
 // listener error.
 func (s *server) Serve(ln net.Listener) error {
+	if u, ok := ln.(*UDPListener); ok {
+		// Nothing to accept: the listener's pollers open per-peer sessions (#8).
+		return s.serveUDP(u)
+	}
 	l, err := ConvertListener(ln)
 	if err != nil {
 		return err
