@@ -169,11 +169,8 @@ func (b *UnsafeLinkBuffer) Release() error {
 	if len(b.scratch) > 0 {
 		b.releaseScratch()
 	}
-	if b.Len() > 0 {
-		// Bytes are published past any exhausted node, so its next is set.
-		for b.read.readable() == 0 {
-			b.read = b.read.next
-		}
+	if l := b.Len(); l > 0 {
+		b.firstReadable(l)
 	}
 	for b.head != b.read {
 		n := b.head
@@ -237,8 +234,8 @@ func (b *UnsafeLinkBuffer) Bytes() []byte {
 	if l == 0 {
 		return []byte{}
 	}
-	n := b.firstReadable()
-	if n.readable() >= l {
+	n := b.firstReadable(l)
+	if n.readable(l) >= l {
 		return n.buf[n.off : n.off+l : n.off+l]
 	}
 	p := make([]byte, l)
@@ -258,7 +255,7 @@ func (b *UnsafeLinkBuffer) GetBytes(p [][]byte) [][]byte {
 	left := b.Len()
 	i := 0
 	for n := b.read; left > 0 && (all || i < len(p)); n = n.next {
-		k := min(n.readable(), left)
+		k := min(n.readable(left), left)
 		if k > 0 {
 			s := n.buf[n.off : n.off+k : n.off+k]
 			if all {
@@ -289,7 +286,7 @@ func (b *UnsafeLinkBuffer) indexByte(c byte, skip int) int {
 	}
 	base := 0 // offset of n's first readable byte
 	for n := b.read; ; n = n.next {
-		k := min(n.readable(), left)
+		k := min(n.readable(left), left)
 		if skip < base+k {
 			from := max(skip-base, 0)
 			if i := bytes.IndexByte(n.buf[n.off+from:n.off+k], c); i >= 0 {
@@ -305,9 +302,10 @@ func (b *UnsafeLinkBuffer) indexByte(c byte, skip int) int {
 }
 
 // firstReadable returns the first node with unread published bytes, moving
-// the read cursor onto it. The caller has checked that Len > 0.
-func (b *UnsafeLinkBuffer) firstReadable() *linkBufferNode {
-	for b.read.readable() == 0 {
+// the read cursor onto it, given l = Len > 0 loaded by the caller. Bytes are
+// published past any exhausted node, so its next is set.
+func (b *UnsafeLinkBuffer) firstReadable(l int) *linkBufferNode {
+	for b.read.readable(l) == 0 {
 		b.read = b.read.next
 	}
 	return b.read

@@ -36,9 +36,18 @@ type linkBufferNode struct {
 	// end is one past the last byte written. Owned by the writer.
 	end int
 
-	// pub is one past the last byte published by Flush: the reader may read
-	// buf[off:pub]. Stored by the writer, loaded by the reader.
+	// pub is pubOpen while n is the last node that Flush published bytes
+	// in (or a later one): then every published byte past the reader's
+	// position lies in n, and the reader may read as many as Len says.
+	// Once a Flush publishes bytes past n, it seals n by storing its end:
+	// the reader may read buf[off:pub]. Only the last node is open, so a
+	// Flush within one node stores nothing here. Stored by the writer (or
+	// by whoever holds n exclusively, to reopen it), loaded by the reader.
 	pub atomic.Int64
+
+	// flushed is what end was at the last Flush: the bytes of n before it
+	// are published. Owned by the writer.
+	flushed int
 
 	// owner is the node whose memory buf points into, or nil when this node
 	// owns buf (or references caller memory nobody recycles).
@@ -59,8 +68,16 @@ type linkBufferNode struct {
 	pinned atomic.Bool
 }
 
-// nodePool recycles node structs; their memory is pooled apart in bufpool.
-var nodePool = sync.Pool{New: func() any { return new(linkBufferNode) }}
+// pubOpen is the value of pub in a node that publication has not moved past.
+const pubOpen = -1
+
+// nodePool recycles node structs, open and empty; their memory is pooled
+// apart in bufpool.
+var nodePool = sync.Pool{New: func() any {
+	n := new(linkBufferNode)
+	n.pub.Store(pubOpen)
+	return n
+}}
 
 // newNode returns a node with size bytes of pooled memory, or with none when
 // size is 0.
@@ -119,9 +136,29 @@ func (n *linkBufferNode) memoryOwner() *linkBufferNode {
 	return n
 }
 
-// readable returns how many published bytes remain unread. Reader side.
-func (n *linkBufferNode) readable() int {
-	return int(n.pub.Load()) - n.off
+// readable returns how many published bytes of n remain unread, given that
+// avail published bytes remain from n's read position on. avail must have
+// been loaded from the buffer's length before this call loads pub: a node
+// seen open was open then too, so all of those bytes lie in it. Reader side.
+func (n *linkBufferNode) readable(avail int) int {
+	if p := n.pub.Load(); p != pubOpen {
+		return int(p) - n.off
+	}
+	return avail
+}
+
+// seal records that publication moves past n, which holds end bytes.
+// Writer side.
+func (n *linkBufferNode) seal() {
+	n.pub.Store(int64(n.end))
+}
+
+// reopen makes n open again; the caller holds n exclusively. An atomic
+// store is a fence, so the common case, already open, skips it.
+func (n *linkBufferNode) reopen() {
+	if n.pub.Load() != pubOpen {
+		n.pub.Store(pubOpen)
+	}
 }
 
 // room returns how many bytes can still be written. Writer side.
@@ -172,8 +209,8 @@ func (n *linkBufferNode) freeMemory() {
 func (n *linkBufferNode) dropMemory() {
 	n.freeMemory()
 	n.readonly = false
-	n.off, n.end = 0, 0
-	n.pub.Store(0)
+	n.off, n.end, n.flushed = 0, 0, 0
+	n.reopen()
 }
 
 // recycle clears n and returns it to nodePool.
@@ -181,8 +218,8 @@ func (n *linkBufferNode) recycle() {
 	n.buf = nil
 	n.next = nil
 	n.owner = nil
-	n.off, n.end = 0, 0
-	n.pub.Store(0)
+	n.off, n.end, n.flushed = 0, 0, 0
+	n.reopen()
 	n.refs.Store(0)
 	n.pooled = false
 	n.readonly = false

@@ -23,14 +23,16 @@ func (b *UnsafeLinkBuffer) next(n int) []byte {
 	if n == 0 {
 		return []byte{}
 	}
-	b.consume(n)
-	node := b.firstReadable()
-	if node.readable() >= n {
+	l := b.Len()
+	node := b.firstReadable(l)
+	if node.readable(l) >= n {
 		p := node.buf[node.off : node.off+n : node.off+n]
 		node.off += n
+		b.consume(n)
 		return p
 	}
 	p := b.scratchCopy(n)
+	b.consume(n)
 	b.readInto(p)
 	return p
 }
@@ -44,8 +46,9 @@ func (b *UnsafeLinkBuffer) Peek(n int) ([]byte, error) {
 	if n == 0 {
 		return []byte{}, nil
 	}
-	node := b.firstReadable()
-	if node.readable() >= n {
+	l := b.Len()
+	node := b.firstReadable(l)
+	if node.readable(l) >= n {
 		return node.buf[node.off : node.off+n : node.off+n], nil
 	}
 	p := b.scratchCopy(n)
@@ -61,17 +64,19 @@ func (b *UnsafeLinkBuffer) Skip(n int) error {
 	if n == 0 {
 		return nil
 	}
-	b.consume(n)
-	left := n
-	for node := b.firstReadable(); ; node = node.next {
-		k := min(node.readable(), left)
+	l, left := b.Len(), n
+	for node := b.firstReadable(l); ; node = node.next {
+		k := min(node.readable(l), left)
 		node.off += k
+		l -= k
 		left -= k
 		if left == 0 {
 			b.read = node
-			return nil
+			break
 		}
 	}
+	b.consume(n)
+	return nil
 }
 
 // Until returns the bytes up to and including the first delim and advances
@@ -114,15 +119,17 @@ func (b *UnsafeLinkBuffer) readOwned(n int) []byte {
 	if n == 0 {
 		return []byte{}
 	}
-	b.consume(n)
-	node := b.firstReadable()
-	if alwaysNoCopyRead.Load() && node.readable() >= n {
+	l := b.Len()
+	node := b.firstReadable(l)
+	if alwaysNoCopyRead.Load() && node.readable(l) >= n {
 		node.memoryOwner().pinned.Store(true)
 		p := node.buf[node.off : node.off+n : node.off+n]
 		node.off += n
+		b.consume(n)
 		return p
 	}
 	p := make([]byte, n)
+	b.consume(n)
 	b.readInto(p)
 	return p
 }
@@ -132,10 +139,10 @@ func (b *UnsafeLinkBuffer) ReadByte() (byte, error) {
 	if err := b.checkRead(1); err != nil {
 		return 0, err
 	}
-	b.consume(1)
-	node := b.firstReadable()
+	node := b.firstReadable(b.Len())
 	c := node.buf[node.off]
 	node.off++
+	b.consume(1)
 	return c, nil
 }
 
@@ -154,20 +161,21 @@ func (b *UnsafeLinkBuffer) Slice(n int) (Reader, error) {
 		s.init(newNode(0))
 		return s, nil
 	}
-	b.consume(n)
 	var first, last *linkBufferNode
-	left := n
-	for node := b.firstReadable(); ; node = node.next {
-		if k := min(node.readable(), left); k > 0 {
+	l, left := b.Len(), n
+	for node := b.firstReadable(l); ; node = node.next {
+		if k := min(node.readable(l), left); k > 0 {
 			part := newShareNode(node, node.off, node.off+k, false)
-			part.pub.Store(int64(k))
+			part.flushed = k
 			if first == nil {
 				first = part
 			} else {
+				last.seal() // s is not shared yet: no reader to race
 				last.next = part
 			}
 			last = part
 			node.off += k
+			l -= k
 			left -= k
 		}
 		if left == 0 {
@@ -175,13 +183,14 @@ func (b *UnsafeLinkBuffer) Slice(n int) (Reader, error) {
 			break
 		}
 	}
+	b.consume(n)
 	s.head, s.read = first, first
 	s.flush, s.tail = last, last
 	s.state.Store(int64(n) << stateLengthShift)
 	return s, nil
 }
 
-// consume takes n bytes off the published count before they are read.
+// consume takes n bytes off the published count once they were read.
 func (b *UnsafeLinkBuffer) consume(n int) {
 	b.state.Add(-int64(n) << stateLengthShift)
 	b.consumed = true
@@ -195,11 +204,13 @@ func (b *UnsafeLinkBuffer) scratchCopy(n int) []byte {
 }
 
 // readInto copies the next len(p) bytes into p and advances past them. The
-// caller has already consumed them.
+// caller has already consumed them, so they count on top of Len.
 func (b *UnsafeLinkBuffer) readInto(p []byte) {
-	for node := b.firstReadable(); ; node = node.next {
-		k := copy(p, node.buf[node.off:node.off+node.readable()])
+	l := b.Len() + len(p)
+	for node := b.firstReadable(l); ; node = node.next {
+		k := copy(p, node.buf[node.off:node.off+node.readable(l)])
 		node.off += k
+		l -= k
 		p = p[k:]
 		if len(p) == 0 {
 			b.read = node
@@ -208,10 +219,14 @@ func (b *UnsafeLinkBuffer) readInto(p []byte) {
 	}
 }
 
-// peekInto copies the next len(p) bytes into p without advancing.
+// peekInto copies the next len(p) bytes into p (len(p) ≤ Len) without
+// advancing.
 func (b *UnsafeLinkBuffer) peekInto(p []byte) {
-	for node := b.firstReadable(); ; node = node.next {
-		p = p[copy(p, node.buf[node.off:node.off+node.readable()]):]
+	l := b.Len()
+	for node := b.firstReadable(l); ; node = node.next {
+		k := copy(p, node.buf[node.off:node.off+node.readable(l)])
+		l -= k
+		p = p[k:]
 		if len(p) == 0 {
 			return
 		}

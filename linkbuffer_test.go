@@ -565,7 +565,8 @@ func sliceAppend(b, out *LinkBuffer, n int) {
 
 // TestLinkBufferConcurrent streams patterned data through one buffer from
 // a writer goroutine to a reader goroutine, the way a connection's poller
-// and handler share its input buffer, and checks every byte; under -race
+// and handler share its input buffer, and checks every byte read by each
+// kind of read; under -race
 // the detector checks the hand-off. 100 MiB (16 MiB with -short).
 func TestLinkBufferConcurrent(t *testing.T) {
 	total := 100 << 20
@@ -636,7 +637,7 @@ func TestLinkBufferConcurrent(t *testing.T) {
 		}
 		n := min(b.Len(), 1+(i*104729)%(64<<10))
 		var got []byte
-		switch i % 3 {
+		switch i % 5 {
 		case 0:
 			got, _ = b.Next(n)
 		case 1:
@@ -649,6 +650,19 @@ func TestLinkBufferConcurrent(t *testing.T) {
 			s.Close()
 		case 2:
 			got, _ = b.ReadBinary(n)
+		case 3:
+			got, _ = b.Peek(n)
+			got = bytes.Clone(got)
+			b.Skip(n)
+		case 4:
+			// As a connection flushes: the segments, then Skip.
+			for _, seg := range b.GetBytes(nil) {
+				got = append(got, seg[:min(len(seg), n-len(got))]...)
+				if len(got) == n {
+					break
+				}
+			}
+			b.Skip(n)
 		}
 		if !bytes.Equal(got, at(pos, n)) {
 			t.Fatalf("bytes %d..%d differ from what was written", pos, pos+n)

@@ -66,7 +66,7 @@ func (b *UnsafeLinkBuffer) WriteDirect(p []byte, remainCap int) error {
 	}
 	b.beginWrite()
 	t := b.tail
-	if remainCap > t.end-int(t.pub.Load()) {
+	if remainCap > t.end-t.flushed {
 		return fmt.Errorf("%w: WriteDirect remainCap %d beyond the last Malloc", errLinkBufferMisuse, remainCap)
 	}
 	if len(p) == 0 {
@@ -101,12 +101,11 @@ func (b *UnsafeLinkBuffer) MallocAck(n int) error {
 	keep := n
 	node := b.flush
 	for {
-		pub := int(node.pub.Load())
-		if keep <= node.end-pub {
-			node.end = pub + keep
+		if keep <= node.end-node.flushed {
+			node.end = node.flushed + keep
 			break
 		}
-		keep -= node.end - pub
+		keep -= node.end - node.flushed
 		node = node.next
 	}
 	// Nothing past node was published, so the reader never reaches it.
@@ -159,8 +158,9 @@ func (b *UnsafeLinkBuffer) WriteBuffer(buf *LinkBuffer) error {
 		next := n.next
 		n.next = nil
 		if n.end > n.off {
-			// Unpublished in this buffer: pub marks where its bytes start.
-			n.pub.Store(int64(n.off))
+			// Unpublished in this buffer, so open, and its bytes start at off.
+			n.reopen()
+			n.flushed = n.off
 			b.link(n)
 		} else {
 			n.release()
@@ -194,12 +194,10 @@ func (b *UnsafeLinkBuffer) Flush() error {
 	if !b.writing {
 		return nil
 	}
-	for n := b.flush; ; n = n.next {
-		n.pub.Store(int64(n.end))
-		if n == b.tail {
-			break
-		}
+	for n := b.flush; n != b.tail; n = n.next {
+		n.seal()
 	}
+	b.tail.flushed = b.tail.end
 	b.flush = b.tail
 	total := b.unflushed
 	b.unflushed, b.booked = 0, 0
@@ -290,7 +288,7 @@ func (b *UnsafeLinkBuffer) waitReclaim() {
 }
 
 // endWrite publishes total more bytes and marks the writer idle, in one
-// atomic step that also orders the pub stores and links before it. A tail
+// atomic step that also orders the seals and links before it. A tail
 // that never received a byte gives its memory back first, so an idle buffer
 // holds none.
 func (b *UnsafeLinkBuffer) endWrite(total int) {
