@@ -195,6 +195,10 @@ func (s *frameState) serve(ctx context.Context, c Connection) error {
 		if readErr != nil {
 			if !errors.Is(readErr, ErrIncomplete) {
 				err = readErr
+			} else if atInputLimit(c) {
+				// The poller has stopped reading, so the rest of this
+				// message can never arrive: fail instead of stalling.
+				err = fmt.Errorf("%w: message longer than the input limit", ErrFrameTooLarge)
 			}
 			break
 		}
@@ -224,6 +228,13 @@ func (s *frameState) serve(ctx context.Context, c Connection) error {
 		_ = c.Close()
 	}
 	return err
+}
+
+// atInputLimit reports whether c buffers as much unread input as it may
+// (WithMaxInputBuffer), so that no more will be read until some is consumed.
+func atInputLimit(c Connection) bool {
+	sc, ok := c.(*connection)
+	return ok && sc.inputBuffer.Len() >= sc.maxInput
 }
 
 // logFrameError records why a framed connection is closed. A peer can cause

@@ -325,17 +325,18 @@ func framedEcho(ctx context.Context, c Connection) error {
 
 // startFramedServer serves a new listener with p and handler. Its channel
 // yields each accepted server connection.
-func startFramedServer(t testing.TB, p Protocol, handler OnRequest) (Listener, <-chan Connection) {
+func startFramedServer(t testing.TB, p Protocol, handler OnRequest, opts ...Option) (Listener, <-chan Connection) {
 	t.Helper()
 	ln := newLocalListener(t, "tcp")
 	accepted := make(chan Connection, 16)
-	startServer(t, ln, handler, WithProtocol(p), WithOnPrepare(func(c Connection) context.Context {
+	opts = append([]Option{WithProtocol(p), WithOnPrepare(func(c Connection) context.Context {
 		select {
 		case accepted <- c:
 		default:
 		}
 		return context.Background()
-	}))
+	})}, opts...)
+	startServer(t, ln, handler, opts...)
 	return ln, accepted
 }
 
@@ -488,9 +489,14 @@ func TestProtocolEventLoopOversize(t *testing.T) {
 		name     string
 		protocol Protocol
 		input    string
+		opts     []Option
 	}{
-		{"length", LengthPrefixed(4, binary.BigEndian, 1024), "\x7f\xff\xff\xff"},
-		{"lines", Delimited('\n', 16), strings.Repeat("x", 17)},
+		{"length", LengthPrefixed(4, binary.BigEndian, 1024), "\x7f\xff\xff\xff", nil},
+		{"lines", Delimited('\n', 16), strings.Repeat("x", 17), nil},
+		// A frame the protocol allows but the input limit cannot hold
+		// would stall with reading paused; it must fail instead.
+		{"over the input limit", LengthPrefixed(4, binary.BigEndian, 1<<20),
+			"\x00\x00\x40\x00" + strings.Repeat("y", 16<<10), []Option{WithMaxInputBuffer(4 << 10)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -498,7 +504,7 @@ func TestProtocolEventLoopOversize(t *testing.T) {
 			ln, _ := startFramedServer(t, tt.protocol, func(ctx context.Context, c Connection) error {
 				calls.Add(1)
 				return nil
-			})
+			}, tt.opts...)
 			conn := dialStd(t, ln)
 			if _, err := conn.Write([]byte(tt.input)); err != nil {
 				t.Fatal(err)
