@@ -231,7 +231,19 @@ func (t *tlsConnection) pull() (added int, err error) {
 		}
 	}
 	for t.plain.Len() < t.raw.maxInput {
-		buf := t.plain.book(LinkBufferCap, maxPlaintext)
+		// Between records crypto/tls holds no input of its own (the
+		// transport hands over whole records, and each is read into a
+		// buffer as long as its payload), so with no complete record in
+		// raw input there is nothing to decrypt, unless the peer's EOF is
+		// to be reported.
+		payload, ok := t.transport.completeRecord()
+		if !ok {
+			if !t.raw.peerClosed.Load() {
+				return added, nil
+			}
+			payload = 1
+		}
+		buf := bookRecord(t.plain, max(payload, 1))
 		if buf == nil {
 			return added, t.closedReadError()
 		}

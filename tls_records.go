@@ -122,6 +122,46 @@ func (a *tlsTransport) startRecord() error {
 	return nil
 }
 
+// completeRecord reports the payload length of the record at the front of
+// raw input if all of it is buffered (or if its header announces more than
+// crypto/tls accepts, so that crypto/tls rejects it now). Otherwise it
+// records in want the raw length that would complete it. Used after the
+// handshake, between records.
+func (a *tlsTransport) completeRecord() (payload int, ok bool) {
+	raw := a.raw
+	if raw.lockReader() != nil {
+		return 0, false
+	}
+	defer raw.unlockReader()
+	if raw.inputBuffer.Len() < recordHeaderLen {
+		a.want = recordHeaderLen
+		return 0, false
+	}
+	var hdr [recordHeaderLen]byte
+	raw.inputBuffer.peekInto(hdr[:])
+	payload = int(hdr[3])<<8 | int(hdr[4])
+	if payload <= maxRecordPayload && raw.inputBuffer.Len() < recordHeaderLen+payload {
+		a.want = recordHeaderLen + payload
+		return 0, false
+	}
+	return payload, true
+}
+
+// bookRecord returns n writable bytes at the end of b, for the plaintext of
+// one record (never longer than its payload): the tail's room when it has
+// n bytes, else a new node of at least LinkBufferCap. A whole record then
+// lies in one slice, and Flush can encrypt it back as one record without
+// gathering pieces. bookAck publishes what was written.
+func bookRecord(b *LinkBuffer, n int) []byte {
+	if b.closed {
+		return nil
+	}
+	b.beginWrite()
+	tail := b.grow(n)
+	b.booked = n
+	return tail.buf[tail.end : tail.end+n : tail.end+n]
+}
+
 // wouldBlock ends a non-blocking Read that cannot make progress until raw
 // input holds want bytes; at the peer's EOF it reports io.EOF instead.
 func (a *tlsTransport) wouldBlock(want int) error {
