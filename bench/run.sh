@@ -50,7 +50,7 @@ if [ "$quick" = 1 ]; then
 	reps=${reps:-1}; warm=0.5; dur=1; hold=1; gate=1; retries=0; retry_budget=0
 	workloads="closed:100:64 closed:1000:64 closed:1000:1024 stream:10:65536 idle:10000:0 open:1000:64"
 else
-	reps=${reps:-3}; warm=1; dur=5; hold=3; gate=3; retries=2; retry_budget=20
+	reps=${reps:-3}; warm=1; dur=5; hold=3; gate=3; retries=2; retry_budget=12
 	workloads="closed:100:64 closed:1000:64 closed:1000:1024 stream:10:65536 idle:10000:0 idle:19000:0 open:1000:64"
 fi
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
@@ -271,7 +271,8 @@ measure() {
 	echo "priority: $priority, quiet gate: ${gate}s"
 	echo "built: $built"
 	echo "peers: $(grep -E 'cloudwego/netpoll|gnet/v2|lesismal/nbio' go.mod | tr -s '\t ' ' ' | tr '\n' ';')"
-	echo "library: $(git -C .. log -1 --format='%h %s' 2>/dev/null || echo 'no commit')"
+	echo "library: $(git -C .. log -1 --format='%h %s' 2>/dev/null || echo 'no commit')" \
+		"($(git -C .. status --porcelain -- . ':!bench' 2>/dev/null | wc -l) uncommitted paths outside bench/)"
 	echo "loadavg at start: $(cat /proc/loadavg)"
 } >"$out/env.txt"
 
