@@ -190,8 +190,7 @@ func TestPauseResume(t *testing.T) {
 	a, b := newSocketPair(t)
 	reads := make(chan int, 16)
 	calls := 0
-	var op *FDOperator
-	op = register(t, p, a, PollReadable, func(op *FDOperator) {
+	op := register(t, p, a, PollReadable, func(op *FDOperator) {
 		op.OnRead = func(Poll) error {
 			calls++
 			reads <- calls
