@@ -79,10 +79,6 @@ var (
 	_ func([][]byte) ([][]byte, bool)              = FDOperator{}.Outputs
 	_ func(int) error                              = FDOperator{}.OutputAck
 	_ int                                          = FDOperator{}.FD
-	_ func(int) (int, error)                       = EpollCreate
-	_ func(int, int, int, *epollevent) error       = EpollCtl
-	_ func(int, []epollevent, int) (int, error)    = EpollWait
-	_ int                                          = EPOLLET
 	_ interface{ Serve(net.Listener) error }       = EventLoop(nil)
 	_ interface{ Shutdown(context.Context) error } = EventLoop(nil)
 	_ interface{ Fd() int }                        = Listener(nil)

@@ -49,7 +49,7 @@ func captureJSONLogs(t testing.TB) *jsonLogBuffer {
 // SO_LINGER 0, so the kernel sends RST instead of FIN.
 func resetConn(t testing.TB, addr *net.TCPAddr) {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatalf("socket: %v", err)
 	}
