@@ -34,7 +34,9 @@ type Metrics struct {
 	AcceptErrors uint64 // accept failures (EMFILE, ENFILE …)
 	Panics       uint64 // panics recovered from callbacks
 
-	BufferBytesInUse int64 // bytes of pooled buffer memory held by buffers
+	BufferBytesInUse int64 // pooled buffer memory held by buffers; 0 until EnableBufferMetrics
+
+	TLS TLSMetrics // the TLS handshake and record counters, as ReadTLSMetrics
 }
 
 // counters are one poller's share of Metrics. The poller goroutine writes
@@ -68,6 +70,18 @@ func countersOf(p *poller.Poller) *counters {
 // (a failed registration) and anything not tied to one.
 var detachedCounters counters
 
+// bufferTracking is set once EnableBufferMetrics started counting.
+var bufferTracking sync.Once
+
+// EnableBufferMetrics starts counting the pooled buffer memory that buffers
+// hold (Metrics.BufferBytesInUse) for the rest of the process. It is off by
+// default because the count is one atomic word that every buffer allocation
+// and release, on every core, must update; only memory taken from the pools
+// after the call is counted.
+func EnableBufferMetrics() {
+	bufferTracking.Do(func() { bufpool.Track() })
+}
+
 // ReadMetrics returns a snapshot of the library's counters. Safe for
 // concurrent use; cheap enough to call on every scrape.
 func ReadMetrics() Metrics {
@@ -96,6 +110,7 @@ func ReadMetrics() Metrics {
 		return true
 	})
 	m.BufferBytesInUse = bufpool.Held()
+	m.TLS = ReadTLSMetrics()
 	return m
 }
 
@@ -123,6 +138,10 @@ var metricFamilies = []struct {
 	{"netpoll_accept_errors_total", "counter", "Accept failures.", func(m *Metrics) float64 { return float64(m.AcceptErrors) }},
 	{"netpoll_panics_total", "counter", "Panics recovered from callbacks.", func(m *Metrics) float64 { return float64(m.Panics) }},
 	{"netpoll_buffer_bytes", "gauge", "Pooled buffer memory held by buffers.", func(m *Metrics) float64 { return float64(m.BufferBytesInUse) }},
+	{"netpoll_tls_handshakes_total", "counter", "TLS handshakes that succeeded.", func(m *Metrics) float64 { return float64(m.TLS.Handshakes) }},
+	{"netpoll_tls_handshake_errors_total", "counter", "TLS handshakes that failed, timeouts included.", func(m *Metrics) float64 { return float64(m.TLS.HandshakeErrors) }},
+	{"netpoll_tls_handshake_timeouts_total", "counter", "TLS handshakes that ran past their timeout.", func(m *Metrics) float64 { return float64(m.TLS.HandshakeTimeouts) }},
+	{"netpoll_tls_record_errors_total", "counter", "TLS sessions closed by a bad record or an alert.", func(m *Metrics) float64 { return float64(m.TLS.RecordErrors) }},
 }
 
 // WriteMetricsText writes the current metrics in the Prometheus text

@@ -65,3 +65,22 @@ func TestWriteMetricsText(t *testing.T) {
 		}
 	}
 }
+
+// TestBufferMetrics turns buffer counting on for the rest of the test
+// binary; benchmarks that must measure the production path run with
+// -run '^$', as the README's benchmark commands do.
+func TestBufferMetrics(t *testing.T) {
+	EnableBufferMetrics()
+	before := ReadMetrics().BufferBytesInUse
+	b := NewLinkBuffer()
+	if _, err := b.Malloc(1000); err != nil {
+		t.Fatal(err)
+	}
+	if held := ReadMetrics().BufferBytesInUse - before; held < 1000 {
+		t.Fatalf("BufferBytesInUse grew by %d after a 1000-byte Malloc; want at least 1000", held)
+	}
+	_ = b.Close()
+	if held := ReadMetrics().BufferBytesInUse - before; held != 0 {
+		t.Fatalf("BufferBytesInUse is %d above its start after Close; want 0", held)
+	}
+}
