@@ -1,7 +1,7 @@
 // Command client drives a UDP echo server for bench/udp/run.sh: -peers
 // connected sockets, each keeping -window datagrams of -size bytes in flight
-// (closed loop: every echo sends the next one). A window lost to a full
-// buffer is refilled after 20 ms of silence. After -warmup it counts echoes
+// (closed loop: every echo sends the next one). After 20 ms of silence the
+// window counts as lost (to a full buffer) and is sent again. After -warmup it counts echoes
 // for -duration and prints "echoed N in D".
 package main
 
@@ -41,8 +41,13 @@ func main() {
 			defer c.Close()
 			msg := make([]byte, *size)
 			buf := make([]byte, 65535)
+			// inflight is what this socket believes is unanswered. A silence
+			// counts the window as lost and sends a new one; late echoes of
+			// the old one then send nothing, so a hiccup of the server never
+			// leaves more than the window in flight.
+			inflight := 0
 			fill := func() {
-				for range *window {
+				for ; inflight < *window; inflight++ {
 					_, _ = c.Write(msg)
 				}
 			}
@@ -55,13 +60,15 @@ func main() {
 				}
 				_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 				if _, err := c.Read(buf); err != nil {
+					inflight = 0
 					fill()
 					continue
 				}
 				if counting.Load() {
 					echoed.Add(1)
 				}
-				_, _ = c.Write(msg)
+				inflight = max(inflight-1, 0)
+				fill()
 			}
 		})
 	}
