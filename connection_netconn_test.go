@@ -134,18 +134,47 @@ func isDeadlineErr(err, sentinel error) bool {
 }
 
 func TestMovingDeadlineWakesBlockedRead(t *testing.T) {
+	for _, initial := range []time.Duration{0, time.Hour} {
+		t.Run("initial="+initial.String(), func(t *testing.T) {
+			checkNoFDLeak(t)
+			server, _ := connPair(t, "tcp")
+			if initial > 0 {
+				_ = server.SetReadDeadline(time.Now().Add(initial))
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := server.Read(make([]byte, 1))
+				done <- err
+			}()
+			time.Sleep(50 * time.Millisecond)
+			_ = server.SetReadDeadline(time.Now().Add(-time.Second))
+			if err := recvTimeout(t, done, time.Second, "woken Read"); !isDeadlineErr(err, ErrReadTimeout) {
+				t.Fatalf("Read = %v; want timeout", err)
+			}
+		})
+	}
+}
+
+// TestDeadlineSetDuringBlockedWrite: a Write blocked on a peer that never
+// reads, with no deadline when it started, returns once one is set.
+func TestDeadlineSetDuringBlockedWrite(t *testing.T) {
 	checkNoFDLeak(t)
 	server, _ := connPair(t, "tcp")
-	_ = server.SetReadDeadline(time.Now().Add(time.Hour))
 	done := make(chan error, 1)
 	go func() {
-		_, err := server.Read(make([]byte, 1))
-		done <- err
+		chunk := make([]byte, 1<<20)
+		for range 512 {
+			if _, err := server.Write(chunk); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
 	}()
-	time.Sleep(50 * time.Millisecond)
-	_ = server.SetReadDeadline(time.Now().Add(-time.Second))
-	if err := recvTimeout(t, done, time.Second, "woken Read"); !isDeadlineErr(err, ErrReadTimeout) {
-		t.Fatalf("Read = %v; want timeout", err)
+	time.Sleep(200 * time.Millisecond) // the socket buffers fill long before
+	_ = server.SetWriteDeadline(time.Now().Add(-time.Second))
+	if err := recvTimeout(t, done, 2*time.Second, "woken Write"); !isDeadlineErr(err, ErrWriteTimeout) {
+		t.Fatalf("Write = %v; want timeout", err)
 	}
 }
 

@@ -270,9 +270,7 @@ func (c *connection) waitReadSlow(n int) error {
 		defer c.readTimer.Stop()
 	}
 	var deadlineC <-chan struct{}
-	if c.readDeadline.isSet() {
-		deadlineC = c.readDeadline.wait()
-	}
+	deadlineC = c.readDeadline.wait() // always: a deadline set later must wake this wait
 	// Make the channels before looking at Len, so a wake-up the poller sends
 	// after storing input cannot fall between the look and the wait.
 	trigger, closed := c.readTrigger.get(1), c.closed.get(0)

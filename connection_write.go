@@ -213,9 +213,7 @@ func (c *connection) waitWritable() error {
 		defer c.writeTimer.Stop()
 	}
 	var deadlineC <-chan struct{}
-	if c.writeDeadline.isSet() {
-		deadlineC = c.writeDeadline.wait()
-	}
+	deadlineC = c.writeDeadline.wait() // always: a deadline set later must wake this wait
 	select {
 	case <-trigger:
 		return nil

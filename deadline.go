@@ -90,9 +90,6 @@ func (d *deadline) exceeded() bool {
 	return false
 }
 
-// isSet reports whether a deadline is set.
-func (d *deadline) isSet() bool { return d.armed.Load() }
-
 func (d *deadline) closeLocked() {
 	if d.passed {
 		return

@@ -66,9 +66,7 @@ func (t *tlsConnection) waitReadSlow(n int) error {
 		defer t.readTimer.Stop()
 	}
 	var deadlineC <-chan struct{}
-	if raw.readDeadline.isSet() {
-		deadlineC = raw.readDeadline.wait()
-	}
+	deadlineC = raw.readDeadline.wait() // always: a deadline set later must wake this wait
 	for {
 		if _, err := t.pull(); err != nil {
 			return err

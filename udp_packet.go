@@ -59,9 +59,7 @@ func (l *UDPListener) waitPacket() (udpPacket, error) {
 		return udpPacket{}, Exception(ErrReadTimeout, "")
 	}
 	var deadlineC <-chan struct{}
-	if l.readDeadline.isSet() {
-		deadlineC = l.readDeadline.wait()
-	}
+	deadlineC = l.readDeadline.wait() // always: a deadline set later must wake this wait
 	select {
 	case pkt := <-l.packets:
 		return pkt, nil

@@ -170,14 +170,10 @@ func (s *udpSocket) waitWritable(c *connection) error {
 			defer t.Stop()
 			timer = t.C
 		}
-		if c.writeDeadline.isSet() {
-			deadlineC = c.writeDeadline.wait()
-		}
+		deadlineC = c.writeDeadline.wait() // always: a deadline set later must wake this wait
 	} else {
 		closed = s.l.closed
-		if s.l.writeDeadline.isSet() {
-			deadlineC = s.l.writeDeadline.wait()
-		}
+		deadlineC = s.l.writeDeadline.wait() // always: a deadline set later must wake this wait
 	}
 	select {
 	case <-ready:
