@@ -83,6 +83,7 @@ type connection struct {
 	// syscall on fd; see acquireFD.
 	fdRefs     atomic.Int64
 	closing    atomic.Bool // set once by the first close
+	userClosed atomic.Bool // set by the user's first Close
 	closed     lazyChan    // closed by the first close; wakes every waiter
 	finalized  atomic.Bool // fd closed; buffers may be freed by their last user
 	detached   bool        // Detach: finalize leaves the fd open; written before closing is set

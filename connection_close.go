@@ -11,12 +11,15 @@ import (
 
 // Close closes the connection. It is safe from any goroutine and prompt:
 // blocked reads, writes and flushes return ErrConnClosed at once. Input that
-// arrived before the peer closed stays readable. Closing twice returns an
-// error matching net.ErrClosed.
+// arrived before the peer closed stays readable. The first Close returns
+// nil even if the library already closed the connection (the peer closed,
+// a timeout fired), as a net.Conn's does; a second returns an error
+// matching net.ErrClosed.
 func (c *connection) Close() error {
-	if !c.close() {
+	if c.userClosed.Swap(true) {
 		return c.opError("close", Exception(ErrConnClosed, ""))
 	}
+	c.close()
 	return nil
 }
 

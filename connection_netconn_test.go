@@ -298,3 +298,23 @@ func TestNocopyReaderConcurrentAccess(t *testing.T) {
 	_ = server.Close()
 	recvTimeout(t, blocked, time.Second, "first reader")
 }
+
+// TestCloseAfterPeerClosedReturnsNil: the library closes a connection whose
+// peer closed once its input is read, but the user's own first Close still
+// returns nil, as with a net.TCPConn.
+func TestCloseAfterPeerClosedReturnsNil(t *testing.T) {
+	checkNoFDLeak(t)
+	server, client := connPair(t, "tcp")
+	_, _ = server.Write([]byte("hi"))
+	_ = server.Close()
+	if got, err := io.ReadAll(client); err != nil || string(got) != "hi" {
+		t.Fatalf("ReadAll = %q, %v", got, err)
+	}
+	waitFor(t, 5*time.Second, "library close", func() bool { return !client.IsActive() })
+	if err := client.Close(); err != nil {
+		t.Fatalf("first Close after the peer closed = %v; want nil", err)
+	}
+	if err := client.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close = %v; want net.ErrClosed", err)
+	}
+}

@@ -377,8 +377,12 @@ func (t *tlsConnection) AddCloseCallback(callback CloseCallback) error {
 // connection. Blocked reads and flushes return ErrConnClosed. Closing twice
 // returns an error matching net.ErrClosed.
 func (t *tlsConnection) Close() error {
-	if t.raw.closing.Load() {
+	// As on plain connections, only the user's own second Close is an error.
+	if t.raw.userClosed.Swap(true) {
 		return t.raw.opError("close", Exception(ErrConnClosed, ""))
+	}
+	if t.raw.closing.Load() {
+		return nil
 	}
 	// tls.Conn.Close bounds the close_notify write by 5 s and, if a Write is
 	// in progress, skips it and only closes the transport.
