@@ -223,7 +223,11 @@ func waitRaw(raw *connection, n int, deadline <-chan struct{}, timer <-chan time
 func (a *tlsTransport) Write(p []byte) (int, error) { return a.raw.Write(p) }
 
 // Close closes the raw connection.
-func (a *tlsTransport) Close() error { return a.raw.Close() }
+func (a *tlsTransport) Close() error {
+	// The internal close: the user's Close state belongs to the facade.
+	a.raw.close()
+	return nil
+}
 
 // LocalAddr returns the raw connection's local address.
 func (a *tlsTransport) LocalAddr() net.Addr { return a.raw.LocalAddr() }
