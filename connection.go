@@ -114,7 +114,8 @@ type connection struct {
 	// Handler state. pending counts input events since the handler last
 	// looked; the goroutine that moves it from 0 starts the handler.
 	pending        atomic.Int32
-	connectPending atomic.Bool // OnConnect must run before OnRequest
+	disconnect     atomic.Int32 // disconnectPending, disconnectRunning or disconnectDone
+	connectPending atomic.Bool  // OnConnect must run before OnRequest
 	ctx            atomic.Pointer[context.Context]
 	onRequest      atomic.Pointer[OnRequest]
 	onConnect      atomic.Pointer[OnConnect]

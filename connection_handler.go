@@ -71,18 +71,45 @@ func (c *connection) serveInput() {
 	}
 }
 
-// finishAfterPeerClose ends a connection whose peer closed, once its input is
-// handled: OnDisconnect, then close. A connection without OnRequest keeps
-// its unread input readable after the close. It reports whether the handler
-// is done for good.
+// finishAfterPeerClose closes a connection whose peer closed, once its
+// input is handled and OnDisconnect has returned, so the close callbacks
+// always come after OnDisconnect. A connection without OnRequest keeps its
+// unread input readable after the close. It reports whether the handler is
+// done for good; if OnDisconnect still runs, the handler steps aside and
+// OnDisconnect kicks it when it returns.
 //
 // serveInput has just returned, so any input left is a request the handler
 // will not complete: no more bytes can come.
 func (c *connection) finishAfterPeerClose() bool {
-	if onDisconnect := c.onDisconnect.Load(); onDisconnect != nil && !c.closing.Load() {
-		ctx := *c.ctx.Load()
-		c.runCallback("OnDisconnect", func() { (*onDisconnect)(ctx, c.owner) })
+	if c.disconnect.Load() != disconnectDone {
+		return false
 	}
 	c.close()
 	return true
+}
+
+// States of connection.disconnect.
+const (
+	disconnectPending int32 = iota // the peer has not closed
+	disconnectRunning              // OnDisconnect runs on the runner
+	disconnectDone                 // OnDisconnect returned, or there was none
+)
+
+// startDisconnect runs OnDisconnect on the runner as soon as the peer
+// closes, without waiting for a running OnRequest: frameworks use it to
+// cancel the work of a client that went away (Hertz's client-disconnection
+// sensing). Called once, on the poller goroutine.
+func (c *connection) startDisconnect() {
+	onDisconnect := c.onDisconnect.Load()
+	if onDisconnect == nil || c.closing.Load() {
+		c.disconnect.Store(disconnectDone)
+		return
+	}
+	c.disconnect.Store(disconnectRunning)
+	ctx := *c.ctx.Load()
+	runTask(ctx, func() {
+		c.runCallback("OnDisconnect", func() { (*onDisconnect)(ctx, c.owner) })
+		c.disconnect.Store(disconnectDone)
+		c.kickHandler()
+	})
 }

@@ -409,6 +409,7 @@ func (c *connection) onPeerClosed() {
 	// Write interest stays, so a reply to a half-close can still drain.
 	_ = c.operator.Control(poller.PollPauseRead)
 	c.wakeReader()
+	c.startDisconnect()
 	c.kickHandler()
 }
 

@@ -559,3 +559,40 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestOnDisconnectWhileRequestRuns: the peer's close is reported at once,
+// with the connection's context, while a handler still runs (frameworks
+// cancel its work then); the close callback still comes after it.
+func TestOnDisconnectWhileRequestRuns(t *testing.T) {
+	checkNoFDLeak(t)
+	ln := newLocalListener(t, "tcp")
+	type key struct{}
+	release := make(chan struct{})
+	disconnected := make(chan any, 1)
+	closed := make(chan struct{})
+	startServer(t, ln, func(ctx context.Context, c Connection) error {
+		_ = c.Reader().Skip(c.Reader().Len())
+		<-release // a long request
+		return c.Reader().Release()
+	},
+		WithOnPrepare(func(c Connection) context.Context {
+			_ = c.AddCloseCallback(func(Connection) error { close(closed); return nil })
+			return context.WithValue(context.Background(), key{}, "prepared")
+		}),
+		WithOnDisconnect(func(ctx context.Context, c Connection) { disconnected <- ctx.Value(key{}) }),
+	)
+	c := dialStd(t, ln)
+	_, _ = c.Write([]byte("req"))
+	time.Sleep(20 * time.Millisecond)
+	_ = c.Close()
+	if v := recvTimeout(t, disconnected, 2*time.Second, "OnDisconnect during OnRequest"); v != "prepared" {
+		t.Fatalf("OnDisconnect context value = %v; want the OnPrepare context", v)
+	}
+	select {
+	case <-closed:
+		t.Fatalf("closed while the handler still ran")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	recvTimeout(t, closed, 5*time.Second, "close after the handler")
+}
