@@ -202,20 +202,24 @@ func (c *connection) register(p *poller.Poller, connecting bool) error {
 	op.OnRead = c.onReadable
 	op.OnWrite = c.onWritable
 	op.OnHup = c.onHangup
+	// Everything close reads is set before Control: once the fd is armed,
+	// the poller may see an EOF and the handler close c at once.
 	c.operator = op
 	c.stats = countersOf(p)
+	c.counted = true
+	c.stats.open.Add(1)
 	event := poller.PollReadable
 	if connecting {
 		event = poller.PollWritable
 	}
 	if err := op.Control(event); err != nil {
+		c.stats.open.Add(-1)
+		c.counted = false
+		c.stats = &detachedCounters
 		op.Free()
 		c.operator = nil
-		c.stats = &detachedCounters
 		return err
 	}
-	c.counted = true
-	c.stats.open.Add(1)
 	return nil
 }
 
