@@ -30,7 +30,7 @@ func NewReader(r io.Reader) Reader {
 type zcReader struct {
 	r   io.Reader
 	buf *LinkBuffer
-	err error // sticky error of r, reported once the buffer ran dry
+	err error // r's last error, reported once by the next read that needs bytes
 }
 
 // fill reads from r until n bytes are buffered.
@@ -49,8 +49,11 @@ func (z *zcReader) fill(n int) error {
 // readMore reads at least one byte from r into the buffer, asking for want.
 func (z *zcReader) readMore(want int) error {
 	for range maxEmptyReads {
-		if z.err != nil {
-			return z.err
+		if err := z.err; err != nil {
+			// Reported once, as bufio does: r may have more later (a
+			// bytes.Buffer written to since, a stream that resumes).
+			z.err = nil
+			return err
 		}
 		p := z.buf.book(max(want, readBookSize), max(want, readBookSize))
 		n, err := z.r.Read(p)

@@ -116,3 +116,24 @@ func TestNewIOReaderWriter(t *testing.T) {
 		t.Fatalf("round trip through NewIOReadWriter(NewReadWriter) = %q, %v", p, err)
 	}
 }
+
+// TestNewReadWriterEOFNotSticky: the end of the underlying reader is
+// reported once; after more is written to it, reads succeed again (Hertz's
+// mock connection relies on this).
+func TestNewReadWriterEOFNotSticky(t *testing.T) {
+	var b bytes.Buffer
+	rw := NewReadWriter(&b)
+	if _, err := rw.WriteBinary([]byte("efghljk")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rw.ReadBinary(7); !errors.Is(err, io.EOF) {
+		t.Fatalf("ReadBinary before Flush = %v; want EOF", err)
+	}
+	if err := rw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := rw.ReadBinary(7)
+	if err != nil || string(got) != "efghljk" {
+		t.Fatalf("ReadBinary after Flush = %q, %v; want %q", got, err, "efghljk")
+	}
+}
