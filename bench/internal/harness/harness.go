@@ -50,8 +50,12 @@ func Parse() *Flags {
 	flag.StringVar(&f.Addr, "addr", "127.0.0.1:7000", "listen address (loopback)")
 	flag.StringVar(&f.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured window to this file")
 	flag.StringVar(&f.MemProfile, "memprofile", "", "write a heap profile at the end of the measured window to this file")
+	rate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate (0 keeps the default; 1 records every allocation)")
 	flag.IntVar(&f.MsgSize, "msgsize", 0, "request size in bytes, for allocations per request in the STATS line")
 	flag.Parse()
+	if *rate > 0 {
+		runtime.MemProfileRate = *rate
+	}
 	go f.handleSignals()
 	return f
 }
@@ -101,6 +105,11 @@ func (f *Flags) handleSignals() {
 			if marked {
 				f.printStats(&start, &end, endAt.Sub(startAt), endBytes-startBytes)
 			}
+			if !closed {
+				// No window was closed (idle runs send no marks): the heap
+				// profile shows what the open connections hold now.
+				f.writeHeapProfile()
+			}
 			os.Exit(0)
 		}
 	}
@@ -138,6 +147,8 @@ func (f *Flags) writeHeapProfile() {
 	if f.MemProfile == "" {
 		return
 	}
+	// The in-use figures are those of the last GC: make it now.
+	runtime.GC()
 	out, err := os.Create(f.MemProfile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "memprofile: %v\n", err)
