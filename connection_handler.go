@@ -19,8 +19,14 @@ func (c *connection) kickHandler() {
 func (c *connection) handle() {
 	for {
 		seen := c.pending.Load()
-		if c.connectPending.CompareAndSwap(true, false) {
+		if c.connectPending.Load() {
+			// Cleared only once OnConnect returned: until then the peer's
+			// close leaves OnDisconnect to us (see startDisconnect).
 			c.runOnConnect()
+			c.connectPending.Store(false)
+			if c.peerClosed.Load() {
+				c.startDisconnect()
+			}
 		}
 		c.serveInput()
 		if c.peerClosed.Load() && c.finishAfterPeerClose() {
@@ -98,14 +104,20 @@ const (
 // startDisconnect runs OnDisconnect on the runner as soon as the peer
 // closes, without waiting for a running OnRequest: frameworks use it to
 // cancel the work of a client that went away (Hertz's client-disconnection
-// sensing). Called once, on the poller goroutine.
+// sensing). But never before OnConnect has returned, as the reference
+// does: OnDisconnect gets the context OnConnect made (a proxy finds its
+// upstream there). So whichever comes second, the peer's close (on the
+// poller) or OnConnect's return (on the handler), starts it; the state CAS
+// makes it run once.
 func (c *connection) startDisconnect() {
 	onDisconnect := c.onDisconnect.Load()
 	if onDisconnect == nil || c.closing.Load() {
-		c.disconnect.Store(disconnectDone)
+		c.disconnect.CompareAndSwap(disconnectPending, disconnectDone)
 		return
 	}
-	c.disconnect.Store(disconnectRunning)
+	if !c.disconnect.CompareAndSwap(disconnectPending, disconnectRunning) {
+		return
+	}
 	ctx := *c.ctx.Load()
 	runTask(ctx, func() {
 		c.runCallback("OnDisconnect", func() { (*onDisconnect)(ctx, c.owner) })

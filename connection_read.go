@@ -409,7 +409,9 @@ func (c *connection) onPeerClosed() {
 	// Write interest stays, so a reply to a half-close can still drain.
 	_ = c.operator.Control(poller.PollPauseRead)
 	c.wakeReader()
-	c.startDisconnect()
+	if !c.connectPending.Load() {
+		c.startDisconnect()
+	}
 	c.kickHandler()
 }
 

@@ -596,3 +596,28 @@ func TestOnDisconnectWhileRequestRuns(t *testing.T) {
 	close(release)
 	recvTimeout(t, closed, 5*time.Second, "close after the handler")
 }
+
+// TestOnDisconnectAfterSlowOnConnect: when the peer closes while OnConnect
+// still runs, OnDisconnect waits for it and gets the context it returned
+// (a proxy keeps its upstream there), as the reference does.
+func TestOnDisconnectAfterSlowOnConnect(t *testing.T) {
+	checkNoFDLeak(t)
+	ln := newLocalListener(t, "tcp")
+	type key struct{}
+	peerGone := make(chan struct{})
+	got := make(chan any, 1)
+	startServer(t, ln, nil,
+		WithOnConnect(func(ctx context.Context, c Connection) context.Context {
+			<-peerGone // the peer closes while OnConnect runs
+			time.Sleep(20 * time.Millisecond)
+			return context.WithValue(ctx, key{}, "from OnConnect")
+		}),
+		WithOnDisconnect(func(ctx context.Context, c Connection) { got <- ctx.Value(key{}) }),
+	)
+	c := dialStd(t, ln)
+	_ = c.Close()
+	close(peerGone)
+	if v := recvTimeout(t, got, 5*time.Second, "OnDisconnect"); v != "from OnConnect" {
+		t.Fatalf("OnDisconnect saw context value %v; want the one OnConnect returned", v)
+	}
+}
