@@ -108,8 +108,7 @@ type connection struct {
 	writeTimeout  atomic.Int64
 	writeDeadline deadline
 	writeTimer    *time.Timer // owned by the goroutine holding writerState
-	iovs          []sys.Iovec // owned by the goroutine holding writerState
-	outputSlices  [][]byte    // same
+	firstSlice    [1][]byte   // owned by the goroutine holding writerState; empty between writes
 
 	// Handler state. pending counts input events since the handler last
 	// looked; the goroutine that moves it from 0 starts the handler.

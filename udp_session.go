@@ -10,7 +10,6 @@ import (
 
 	"github.com/ccb70390/netpoll/internal/bufpool"
 	"github.com/ccb70390/netpoll/internal/poller"
-	"github.com/ccb70390/netpoll/internal/sys"
 )
 
 // A session is the Connection of one UDP peer. It is a connection (the same
@@ -386,12 +385,13 @@ func (sess *udpSession) sendOutput() error {
 	if size == 0 {
 		return nil
 	}
-	c.outputSlices = c.outputBuffer.GetBytes(c.outputSlices[:0])
-	if len(c.iovs) < len(c.outputSlices) {
-		c.iovs = make([]sys.Iovec, max(len(c.outputSlices), maxFlushSlices))
-	}
-	n, err := sess.sock.sendTo(c.outputSlices, sess.peer, c.iovs, c)
-	clear(c.outputSlices)
+	// Scratch borrowed for the call, as connection.writeOutput does: kept per
+	// session it would cost every idle session 2.5 KB.
+	s := writeScratchPool.Get().(*writeScratch)
+	slices := c.outputBuffer.GetBytes(s.slices[:])
+	n, err := sess.sock.sendTo(slices, sess.peer, s.iovs[:], c)
+	clear(s.slices[:len(slices)])
+	writeScratchPool.Put(s)
 	c.countWrite(n, err)
 	if skipErr := c.outputBuffer.Skip(size); skipErr != nil && err == nil {
 		err = skipErr
@@ -432,10 +432,11 @@ func (sess *udpSession) Write(p []byte) (int, error) {
 			return 0, c.opError("write", err)
 		}
 	}
-	if c.iovs == nil {
-		c.iovs = make([]sys.Iovec, maxFlushSlices)
-	}
-	n, err := sess.sock.sendTo([][]byte{p}, sess.peer, c.iovs, c)
+	scratch := writeScratchPool.Get().(*writeScratch)
+	scratch.slices[0] = p
+	n, err := sess.sock.sendTo(scratch.slices[:1], sess.peer, scratch.iovs[:], c)
+	scratch.slices[0] = nil
+	writeScratchPool.Put(scratch)
 	c.countWrite(n, err)
 	if err != nil {
 		return 0, c.opError("write", err)
