@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 )
 
 // readBookSize is how much a Reader from NewReader asks its io.Reader for at
@@ -238,11 +239,21 @@ type zcReadWriter struct {
 	*zcWriter
 }
 
-// NewIOReader returns an io.Reader over a nocopy Reader. Read copies out
-// what is buffered (waiting for at least one byte when nothing is) and then
-// releases it, so slices r handed out earlier become invalid. It returns a
-// bare io.EOF once r reports end of input or, for a LinkBuffer, runs dry.
+// NewIOReader returns an io.Reader over a nocopy Reader.
+//
+// For a Reader that is also a net.Conn (every Connection of this library),
+// it returns the connection itself, whose Read waits for input and returns a
+// bare io.EOF only at the end of the stream. For any other Reader (a
+// LinkBuffer, a Reader from NewReader) Read copies out only what r already
+// has buffered, and returns io.EOF when that is nothing, without asking an
+// underlying io.Reader for more: the reference library behaves so, and
+// programs written for it (Hertz's body streams over its mock connections)
+// rely on it. Read releases what it copied, so slices r handed out earlier
+// become invalid.
 func NewIOReader(r Reader) io.Reader {
+	if conn, ok := r.(net.Conn); ok {
+		return conn
+	}
 	return &ioReader{r: r}
 }
 
@@ -251,22 +262,16 @@ type ioReader struct {
 	r Reader
 }
 
-// Read reads up to len(p) bytes; see NewIOReader.
+// Read reads up to len(p) buffered bytes; see NewIOReader.
 func (r *ioReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n := r.r.Len()
+	n := min(r.r.Len(), len(p))
 	if n == 0 {
-		if _, err := r.r.Peek(1); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, errLinkBufferShort) {
-				return 0, io.EOF
-			}
-			return 0, err
-		}
-		n = r.r.Len()
+		return 0, io.EOF
 	}
-	src, err := r.r.Next(min(n, len(p)))
+	src, err := r.r.Next(n)
 	if err != nil {
 		return 0, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func TestNewReader(t *testing.T) {
@@ -106,14 +107,43 @@ func TestNewIOReaderWriter(t *testing.T) {
 	if err != nil || string(got) != msg {
 		t.Fatalf("ReadAll = %d bytes, %v; want %d bytes, <nil>", len(got), err, len(msg))
 	}
-	if err := iotest.TestReader(NewIOReader(NewReader(strings.NewReader(msg))), []byte(msg)); err != nil {
-		t.Fatalf("iotest.TestReader: %v", err)
+	// Over any Reader but a connection, NewIOReader serves only what is
+	// buffered and never pulls from an underlying io.Reader, as the
+	// reference does.
+	zr := NewReader(strings.NewReader(msg))
+	if n, err := NewIOReader(zr).Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Fatalf("Read with nothing buffered = %d, %v; want 0, io.EOF", n, err)
+	}
+	if _, err := zr.Peek(len(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := iotest.TestReader(NewIOReader(zr), []byte(msg)); err != nil {
+		t.Fatalf("iotest.TestReader once buffered: %v", err)
 	}
 	var pipe bytes.Buffer
-	rw := NewIOReadWriter(NewReadWriter(&pipe))
+	rwz := NewReadWriter(&pipe)
+	rw := NewIOReadWriter(rwz)
 	io.WriteString(rw, "ping")
+	if _, err := rwz.Peek(4); err != nil {
+		t.Fatal(err)
+	}
 	if p, err := io.ReadAll(rw); string(p) != "ping" || err != nil {
 		t.Fatalf("round trip through NewIOReadWriter(NewReadWriter) = %q, %v", p, err)
+	}
+}
+
+// TestNewIOReaderOfConnectionBlocks: over a connection, NewIOReader is the
+// connection's own Read, which waits for input and ends with a bare io.EOF.
+func TestNewIOReaderOfConnectionBlocks(t *testing.T) {
+	server, client := connPair(t, "tcp")
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = client.Write([]byte("late"))
+		_ = client.Close()
+	}()
+	got, err := io.ReadAll(NewIOReader(server.Reader()))
+	if err != nil || string(got) != "late" {
+		t.Fatalf("ReadAll(NewIOReader(connection)) = %q, %v; want %q, nil", got, err, "late")
 	}
 }
 
