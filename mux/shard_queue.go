@@ -132,6 +132,9 @@ func (q *ShardQueue) send(batch []WriterGetter) {
 		return
 	}
 	w := q.conn.Writer()
+	if w == nil { // a connection without a writer (a test double): nothing can be sent
+		return
+	}
 	appended := false
 	for _, get := range batch {
 		buf, isNil := get()
