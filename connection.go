@@ -72,7 +72,7 @@ type connection struct {
 	server     *server    // nil unless accepted by a server
 	handleFunc func()     // c.handle, made once so handing it to the runner does not allocate
 	maxInput   int
-	remoteAddr net.Addr
+	remoteAddr net.Addr  // set before publishing when known, else looked up once under mu
 	stats      *counters // the poller's counters once registered
 	counted    bool      // counted in stats.open; set by register
 
@@ -114,7 +114,7 @@ type connection struct {
 	// looked; the goroutine that moves it from 0 starts the handler.
 	pending        atomic.Int32
 	disconnect     atomic.Int32 // disconnectPending, disconnectRunning or disconnectDone
-	connectPending atomic.Bool  // OnConnect must run before OnRequest
+	connectPending atomic.Bool  // OnConnect has not returned yet; cleared by the handler after it
 	ctx            atomic.Pointer[context.Context]
 	onRequest      atomic.Pointer[OnRequest]
 	onConnect      atomic.Pointer[OnConnect]
