@@ -269,8 +269,7 @@ func (c *connection) waitReadSlow(n int) error {
 		timer = c.armTimer(&c.readTimer, time.Duration(timeout))
 		defer c.readTimer.Stop()
 	}
-	var deadlineC <-chan struct{}
-	deadlineC = c.readDeadline.wait() // always: a deadline set later must wake this wait
+	deadlineC := c.readDeadline.wait() // always: a deadline set later must wake this wait
 	// Make the channels before looking at Len, so a wake-up the poller sends
 	// after storing input cannot fall between the look and the wait.
 	trigger, closed := c.readTrigger.get(1), c.closed.get(0)

@@ -238,8 +238,7 @@ func (c *connection) waitWritable() error {
 		timer = c.armTimer(&c.writeTimer, time.Duration(timeout))
 		defer c.writeTimer.Stop()
 	}
-	var deadlineC <-chan struct{}
-	deadlineC = c.writeDeadline.wait() // always: a deadline set later must wake this wait
+	deadlineC := c.writeDeadline.wait() // always: a deadline set later must wake this wait
 	select {
 	case <-trigger:
 		return nil

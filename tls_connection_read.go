@@ -65,8 +65,7 @@ func (t *tlsConnection) waitReadSlow(n int) error {
 		timer = raw.armTimer(&t.readTimer, time.Duration(timeout))
 		defer t.readTimer.Stop()
 	}
-	var deadlineC <-chan struct{}
-	deadlineC = raw.readDeadline.wait() // always: a deadline set later must wake this wait
+	deadlineC := raw.readDeadline.wait() // always: a deadline set later must wake this wait
 	for {
 		if _, err := t.pull(); err != nil {
 			return err

@@ -58,8 +58,7 @@ func (l *UDPListener) waitPacket() (udpPacket, error) {
 	if l.readDeadline.exceeded() {
 		return udpPacket{}, Exception(ErrReadTimeout, "")
 	}
-	var deadlineC <-chan struct{}
-	deadlineC = l.readDeadline.wait() // always: a deadline set later must wake this wait
+	deadlineC := l.readDeadline.wait() // always: a deadline set later must wake this wait
 	select {
 	case pkt := <-l.packets:
 		return pkt, nil
