@@ -175,3 +175,20 @@ func openIdle(b *testing.B, srv *server, port, conns int, report bool) {
 	}
 	waitActive(0)
 }
+
+// BenchmarkNetConnSerialisation measures what the net.Conn methods pay to
+// serialise concurrent callers when there is only one: the uncontended
+// take and release of the Read semaphore, per call. Compare it with a
+// round trip (BenchmarkEcho) to see its share.
+func BenchmarkNetConnSerialisation(b *testing.B) {
+	c := &connection{}
+	c.init(-1, "tcp", nil)
+	lock := c.readLock.get(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.acquireSerial(lock, &c.readDeadline, 0, ErrReadTimeout); err != nil {
+			b.Fatal(err)
+		}
+		<-lock
+	}
+}
