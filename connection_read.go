@@ -259,20 +259,32 @@ func (c *connection) waitReadSlow(n int) error {
 	if n > c.maxInput {
 		return fmt.Errorf("%w: %d > %d", errInputLimit, n, c.maxInput)
 	}
-	c.resumeInputIfDrained()
-	// Publish what we wait for before checking Len: the poller stores input
-	// before it loads waitReadSize, so one of the two sees the other.
-	c.waitReadSize.Store(int64(n))
-	defer c.waitReadSize.Store(0)
 	var timer <-chan time.Time
 	if timeout := c.readTimeout.Load(); timeout > 0 {
 		timer = c.armTimer(&c.readTimer, time.Duration(timeout))
 		defer c.readTimer.Stop()
 	}
 	deadlineC := c.readDeadline.wait() // always: a deadline set later must wake this wait
+	return c.waitInput(n, deadlineC, timer)
+}
+
+// waitInput blocks until n bytes of input are buffered, no more can come
+// (ErrEOF, ErrConnClosed), or deadline or timer fires (ErrReadTimeout). The
+// caller holds the read side and owns the timer. Plain reads and the TLS
+// layer (waiting for whole records) share it, so the hand-shake with the
+// poller below exists once.
+func (c *connection) waitInput(n int, deadline <-chan struct{}, timer <-chan time.Time) error {
+	if c.inputBuffer.Len() >= n {
+		return nil
+	}
+	c.resumeInputIfDrained()
 	// Make the channels before looking at Len, so a wake-up the poller sends
-	// after storing input cannot fall between the look and the wait.
+	// after storing input cannot fall between the look and the wait. Then
+	// publish what we wait for before checking Len: the poller stores input
+	// before it loads waitReadSize, so one of the two sees the other.
 	trigger, closed := c.readTrigger.get(1), c.closed.get(0)
+	c.waitReadSize.Store(int64(n))
+	defer c.waitReadSize.Store(0)
 	for c.inputBuffer.Len() < n {
 		if c.peerClosed.Load() {
 			if c.inputBuffer.Len() >= n {
@@ -286,7 +298,7 @@ func (c *connection) waitReadSlow(n int) error {
 		select {
 		case <-trigger:
 		case <-closed:
-		case <-deadlineC:
+		case <-deadline:
 			return c.readTimedOut(n)
 		case <-timer:
 			return c.readTimedOut(n)

@@ -81,7 +81,7 @@ func (t *tlsConnection) waitReadSlow(n int) error {
 		}
 		// want is the raw length at which the next record is complete; the
 		// peer's EOF or the close is seen by the next pull.
-		err := waitRaw(raw, t.transport.want, deadlineC, timer)
+		err := raw.waitInput(t.transport.want, deadlineC, timer)
 		if errors.Is(err, ErrReadTimeout) {
 			if _, perr := t.pull(); perr == nil && t.plain.Len() >= n && !raw.readDeadline.exceeded() {
 				return nil

@@ -77,7 +77,7 @@ func (a *tlsTransport) Read(p []byte) (int, error) {
 	avail := raw.inputBuffer.Len()
 	if avail == 0 {
 		// Only the blocking mode gets here: a non-blocking record is whole.
-		if err := waitRaw(raw, 1, nil, nil); err != nil {
+		if err := raw.waitInput(1, nil, nil); err != nil {
 			return 0, transportReadError(raw, err)
 		}
 		avail = raw.inputBuffer.Len()
@@ -101,7 +101,7 @@ func (a *tlsTransport) startRecord() error {
 		if !blocking {
 			return a.wouldBlock(recordHeaderLen)
 		}
-		if err := waitRaw(raw, recordHeaderLen, nil, nil); err != nil {
+		if err := raw.waitInput(recordHeaderLen, nil, nil); err != nil {
 			if raw.inputBuffer.Len() == 0 {
 				return transportReadError(raw, err)
 			}
@@ -179,44 +179,6 @@ func transportReadError(raw *connection, err error) error {
 		return io.EOF
 	}
 	return err
-}
-
-// waitRaw blocks until raw input holds n bytes, the peer closed (ErrEOF),
-// the connection closed (ErrConnClosed), or deadline or timer fires
-// (ErrReadTimeout). It uses the raw connection's reader wake-up: the poller
-// signals readTrigger once the input reaches waitReadSize.
-func waitRaw(raw *connection, n int, deadline <-chan struct{}, timer <-chan time.Time) error {
-	if raw.inputBuffer.Len() >= n {
-		return nil
-	}
-	raw.resumeInputIfDrained()
-	// Make the channels before looking at the input, so a signal sent
-	// meanwhile is not skipped; then publish what we wait for before
-	// checking Len: the poller stores input before it loads waitReadSize,
-	// so one of the two sees the other.
-	trigger, closed := raw.readTrigger.get(1), raw.closed.get(0)
-	raw.waitReadSize.Store(int64(n))
-	defer raw.waitReadSize.Store(0)
-	for raw.inputBuffer.Len() < n {
-		if raw.peerClosed.Load() {
-			if raw.inputBuffer.Len() >= n {
-				return nil
-			}
-			return Exception(ErrEOF, "")
-		}
-		if raw.closing.Load() {
-			return Exception(ErrConnClosed, "")
-		}
-		select {
-		case <-trigger:
-		case <-closed:
-		case <-deadline:
-			return Exception(ErrReadTimeout, "")
-		case <-timer:
-			return Exception(ErrReadTimeout, "")
-		}
-	}
-	return nil
 }
 
 // Write writes p to the raw socket; crypto/tls hands it whole records.
