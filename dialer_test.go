@@ -3,8 +3,10 @@ package netpoll
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -107,16 +109,42 @@ func TestDialErrors(t *testing.T) {
 
 func TestDialTimeout(t *testing.T) {
 	checkNoFDLeak(t)
-	// A listener with a full backlog that never accepts makes connects hang
-	// only on some kernels; a blackhole address is not loopback. So exercise
-	// the timeout path through an already-expired budget instead.
-	ln := newLocalListener(t, "tcp")
-	_, err := NewDialer().DialConnection("tcp", ln.Addr().String(), time.Nanosecond)
-	if err == nil {
-		return // connected faster than a nanosecond timer could fire: allowed
+	// A listener with a backlog of 0 that never accepts: once its accept
+	// queue is full, Linux drops further SYNs, so a connect hangs in
+	// SYN_SENT, on loopback, until the dialer's timeout.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !errors.Is(err, ErrDialTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("dial with 1ns timeout = %v; want ErrDialTimeout", err)
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	// Fill the queue: these complete the handshake and wait to be accepted.
+	for range 4 {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			defer c.Close()
+		}
+	}
+	start := time.Now()
+	c, err := NewDialer().DialConnection("tcp", addr, 200*time.Millisecond)
+	if err == nil {
+		c.Close()
+		t.Fatalf("dial to a full accept queue succeeded")
+	}
+	if !errors.Is(err, ErrDialTimeout) || !isTimeoutErr(err) {
+		t.Fatalf("dial to a full accept queue = %v; want ErrDialTimeout, a net.Error timeout", err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("dial gave up after %v; want about 200ms", d)
 	}
 }
 
