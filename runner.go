@@ -8,8 +8,20 @@ import (
 )
 
 // The runner calls OnConnect and OnRequest off the poller goroutine. By
-// default it is a pool of reused goroutines: a task goes to an idle worker if
-// there is one, else to a new goroutine that joins the pool when it is done.
+// default it is a pool of reused goroutines that share one queue of tasks.
+// A worker that finishes a task takes the next one itself, so a poller that
+// found many ready connections in one wait hands their handlers over with
+// one goroutine wake-up, not one per connection: waking a goroutine and
+// switching to it cost more than a small handler does.
+//
+// A task may block, and the tasks behind it must not wait for it. So while
+// tasks are queued there is always one called worker: woken (or started) and
+// not yet at the queue. The worker that takes a task from the queue calls
+// the next one if tasks remain and none is called; if the task then blocks,
+// the called worker runs the rest. On one CPU the called worker runs only
+// once the busy one blocks or is done, so a batch of handlers that never
+// block costs two wake-ups in all.
+//
 // Reusing goroutines keeps their grown stacks, which a go statement per
 // request would lose. Idle workers are bounded; the oldest idle ones leave
 // when idle for longer than workerIdleTime, checked whenever a worker parks,
@@ -59,52 +71,86 @@ const (
 
 // workerPool is the default runner.
 type workerPool struct {
-	mu   sync.Mutex
-	idle []*worker // guarded by mu; most recently parked last
+	mu     sync.Mutex
+	tasks  taskQueue // guarded by mu
+	idle   []*worker // guarded by mu; most recently parked last
+	called bool      // guarded by mu; a worker was woken or started and has not reached the queue yet
 }
 
 type worker struct {
-	tasks    chan func() // a nil task tells the worker to leave
-	parkedAt time.Time   // guarded by workerPool.mu
+	wake     chan bool // true: come to the queue; false: leave
+	parkedAt time.Time // guarded by workerPool.mu
 }
 
 var defaultPool = &workerPool{}
 
 func (wp *workerPool) run(_ context.Context, f func()) {
 	wp.mu.Lock()
-	if n := len(wp.idle); n > 0 {
-		w := wp.idle[n-1]
-		wp.idle[n-1] = nil
-		wp.idle = wp.idle[:n-1]
+	wp.tasks.push(f)
+	if wp.called {
 		wp.mu.Unlock()
-		w.tasks <- f
 		return
 	}
-	wp.mu.Unlock()
-	w := &worker{tasks: make(chan func(), 1)}
-	go wp.serve(w, f)
+	wp.callLocked()
 }
 
-func (wp *workerPool) serve(w *worker, f func()) {
-	for f != nil {
-		f()
-		if !wp.park(w) {
-			return
+// callLocked marks a worker called and wakes it, or starts one when none is
+// idle. It unlocks mu.
+func (wp *workerPool) callLocked() {
+	wp.called = true
+	var w *worker
+	if n := len(wp.idle); n > 0 {
+		w = wp.idle[n-1]
+		wp.idle[n-1] = nil
+		wp.idle = wp.idle[:n-1]
+	}
+	wp.mu.Unlock()
+	if w != nil {
+		w.wake <- true
+		return
+	}
+	go wp.serve(&worker{wake: make(chan bool, 1)})
+}
+
+// serve is a worker's life. It starts called, and each time it is woken it
+// is called again. The receive stays in this function so that leak checks
+// can recognise a parked worker by its top function.
+func (wp *workerPool) serve(w *worker) {
+	wp.mu.Lock()
+	wp.called = false
+	for {
+		f := wp.tasks.pop()
+		if f == nil {
+			if !wp.parkLocked(w) {
+				return
+			}
+			if !<-w.wake {
+				return
+			}
+			wp.mu.Lock()
+			wp.called = false
+			continue
 		}
-		f = <-w.tasks
+		if wp.tasks.n > 0 && !wp.called {
+			wp.callLocked()
+		} else {
+			wp.mu.Unlock()
+		}
+		f()
+		wp.mu.Lock()
 	}
 }
 
-// park puts w on the idle list, and tells the oldest idle worker to leave if
-// it has idled too long. It reports false when w should leave instead.
-func (wp *workerPool) park(w *worker) bool {
-	now := time.Now()
-	var expired *worker
-	wp.mu.Lock()
+// parkLocked puts w on the idle list, and tells the oldest idle worker to
+// leave if it has idled too long. It unlocks mu, and reports false when w
+// should leave instead.
+func (wp *workerPool) parkLocked(w *worker) bool {
 	if len(wp.idle) >= maxIdleWorkers {
 		wp.mu.Unlock()
 		return false
 	}
+	now := time.Now()
+	var expired *worker
 	if len(wp.idle) > 0 && now.Sub(wp.idle[0].parkedAt) > workerIdleTime {
 		expired = wp.idle[0]
 		copy(wp.idle, wp.idle[1:])
@@ -115,7 +161,7 @@ func (wp *workerPool) park(w *worker) bool {
 	wp.idle = append(wp.idle, w)
 	wp.mu.Unlock()
 	if expired != nil {
-		expired.tasks <- nil
+		expired.wake <- false
 	}
 	return true
 }
@@ -128,6 +174,41 @@ func (wp *workerPool) drain() {
 	wp.idle = nil
 	wp.mu.Unlock()
 	for _, w := range idle {
-		w.tasks <- nil
+		w.wake <- false
 	}
+}
+
+// taskQueue is a growable ring of tasks, oldest first.
+type taskQueue struct {
+	buf  []func()
+	head int // index of the oldest task
+	n    int // tasks queued
+}
+
+func (q *taskQueue) push(f func()) {
+	if q.n == len(q.buf) {
+		q.grow()
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = f
+	q.n++
+}
+
+// pop returns the oldest task, or nil when the queue is empty.
+func (q *taskQueue) pop() func() {
+	if q.n == 0 {
+		return nil
+	}
+	f := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return f
+}
+
+func (q *taskQueue) grow() {
+	buf := make([]func(), max(2*len(q.buf), 64))
+	for i := range q.n {
+		buf[i] = q.buf[(q.head+i)%len(q.buf)]
+	}
+	q.buf, q.head = buf, 0
 }
