@@ -86,39 +86,52 @@ type UnsafeLinkBuffer struct {
 	// the reader when the reclaim ends, to wake it; see beginWrite.
 	reclaimMu sync.Mutex
 
-	// Owned by the reader.
-	head     *linkBufferNode // first node not yet freed; nodes before read are all read
-	read     *linkBufferNode // node holding the next byte to read
-	scratch  [][]byte        // copies for reads spanning nodes, freed at Release
-	consumed bool            // bytes were read since the last reclaim
+	// An empty buffer holds no node: head, read, flush and tail are all nil,
+	// since an idle connection owns two buffers and a node struct costs more
+	// than the buffer itself. The writer starts a chain with start, which
+	// sets head for the reader to find; the reader takes head over as its
+	// own once Len shows bytes, which orders the writer's store before it.
+	// While read is nil the reader does not touch head, and while the
+	// writer's tail is nil the reader's read is nil too: only a reclaim,
+	// which owns both sides, empties a chain that the reader took over.
+
+	// Owned by the reader, once read is set; head is set by the writer's
+	// start before then.
+	head    *linkBufferNode // first node not yet freed; nodes before read are all read
+	read    *linkBufferNode // node holding the next byte to read; nil before the first
+	scratch *[][]byte       // copies for reads spanning nodes, freed at Release; nil when none
 
 	// Owned by the writer.
 	flush     *linkBufferNode // first node that may hold unpublished bytes
 	tail      *linkBufferNode // last node; writes go here
 	unflushed int             // bytes written since the last Flush
-	writing   bool            // stateBusy is set on our account
 	booked    int             // bytes handed out by the last book
 
+	consumed  bool // reader: bytes were read since the last reclaim
+	writing   bool // writer: stateBusy is set on our account
+	fresh     bool // writer: it started the chain and published nothing in it yet
 	closed    bool // set by Close
 	fromSlice bool // made by Slice: Append may recycle the struct
 }
 
 // NewLinkBuffer returns an empty LinkBuffer. The optional size is a capacity
 // hint: the first node gets at least that much memory. Without it the buffer
-// holds no memory until the first write.
+// holds no memory, and no node, until the first write.
 func NewLinkBuffer(size ...int) *LinkBuffer {
 	b := new(LinkBuffer)
-	capacity := 0
 	if len(size) > 0 && size[0] > 0 {
-		capacity = max(size[0], LinkBufferCap)
+		// The reader takes the node over at once: no writer runs yet.
+		n := newNode(max(size[0], LinkBufferCap))
+		b.head, b.read, b.flush, b.tail = n, n, n, n
 	}
-	b.init(newNode(capacity))
 	return b
 }
 
-// init points every cursor at n, the only node.
-func (b *UnsafeLinkBuffer) init(n *linkBufferNode) {
-	b.head, b.read, b.flush, b.tail = n, n, n, n
+// start makes n the only node of an empty chain. Writer side: the reader
+// does not look at head until a Flush publishes bytes in n.
+func (b *UnsafeLinkBuffer) start(n *linkBufferNode) {
+	b.head, b.flush, b.tail = n, n, n
+	b.fresh = true
 }
 
 // sliceBuffers recycles the buffers made by Slice once Append consumed them.
@@ -153,7 +166,7 @@ func (b *UnsafeLinkBuffer) Close() error {
 	b.head, b.read, b.flush, b.tail = nil, nil, nil, nil
 	b.state.Store(0)
 	b.unflushed, b.booked = 0, 0
-	b.writing = false
+	b.writing, b.fresh = false, false
 	return nil
 }
 
@@ -166,11 +179,14 @@ func (b *UnsafeLinkBuffer) Release() error {
 	if b.closed {
 		return errLinkBufferClosed
 	}
-	if len(b.scratch) > 0 {
+	if b.scratch != nil {
 		b.releaseScratch()
 	}
 	if l := b.Len(); l > 0 {
 		b.firstReadable(l)
+	}
+	if b.read == nil {
+		return nil // nothing was read from this chain: head is the writer's
 	}
 	for b.head != b.read {
 		n := b.head
@@ -183,34 +199,38 @@ func (b *UnsafeLinkBuffer) Release() error {
 	return nil
 }
 
+// scratchLists recycles the lists of scratch copies, so that a buffer
+// holds one only between a spanning read and the next Release.
+var scratchLists = sync.Pool{New: func() any { return new([][]byte) }}
+
 // releaseScratch returns the copies made by reads that spanned nodes.
 func (b *UnsafeLinkBuffer) releaseScratch() {
-	for i, p := range b.scratch {
-		bufpool.Put(p)
-		b.scratch[i] = nil
+	l := b.scratch
+	if l == nil {
+		return
 	}
-	b.scratch = b.scratch[:0]
+	for i, p := range *l {
+		bufpool.Put(p)
+		(*l)[i] = nil
+	}
+	*l = (*l)[:0]
+	b.scratch = nil
+	scratchLists.Put(l)
 }
 
-// reclaim frees the whole chain once every published byte was read, if the
-// writer is idle. Reader side.
+// reclaim frees the whole chain, tail included, once every published byte
+// was read, if the writer is idle; the writer's next write starts a new one.
+// Reader side.
 func (b *UnsafeLinkBuffer) reclaim() {
 	if !b.state.CompareAndSwap(0, stateReclaiming) {
 		return // the writer began a write since the caller looked: next time
 	}
-	t := b.tail
-	for n := b.head; n != t; {
+	for n := b.head; n != nil; {
 		next := n.next
 		n.release()
 		n = next
 	}
-	if t.soleOwner() {
-		t.dropMemory()
-	} else {
-		t.release()
-		t = newNode(0)
-	}
-	b.init(t)
+	b.head, b.read, b.flush, b.tail = nil, nil, nil, nil
 	b.consumed = false
 	b.endReclaim()
 }
@@ -253,8 +273,11 @@ func (b *UnsafeLinkBuffer) GetBytes(p [][]byte) [][]byte {
 	}
 	all := len(p) == 0
 	left := b.Len()
+	if left == 0 {
+		return p[:0]
+	}
 	i := 0
-	for n := b.read; left > 0 && (all || i < len(p)); n = n.next {
+	for n := b.firstReadable(left); all || i < len(p); n = n.next {
 		k := min(n.readable(left), left)
 		if k > 0 {
 			s := n.buf[n.off : n.off+k : n.off+k]
@@ -285,7 +308,7 @@ func (b *UnsafeLinkBuffer) indexByte(c byte, skip int) int {
 		return -1
 	}
 	base := 0 // offset of n's first readable byte
-	for n := b.read; ; n = n.next {
+	for n := b.firstReadable(left); ; n = n.next {
 		k := min(n.readable(left), left)
 		if skip < base+k {
 			from := max(skip-base, 0)
@@ -303,8 +326,12 @@ func (b *UnsafeLinkBuffer) indexByte(c byte, skip int) int {
 
 // firstReadable returns the first node with unread published bytes, moving
 // the read cursor onto it, given l = Len > 0 loaded by the caller. Bytes are
-// published past any exhausted node, so its next is set.
+// published past any exhausted node, so its next is set. The first read of
+// a chain takes it over from the writer, whose Flush published head.
 func (b *UnsafeLinkBuffer) firstReadable(l int) *linkBufferNode {
+	if b.read == nil {
+		b.read = b.head
+	}
 	for b.read.readable(l) == 0 {
 		b.read = b.read.next
 	}

@@ -83,7 +83,7 @@ var nodePool = sync.Pool{New: func() any {
 // size is 0.
 func newNode(size int) *linkBufferNode {
 	n := nodePool.Get().(*linkBufferNode)
-	n.refs.Store(1)
+	n.holdOnce()
 	if size > 0 {
 		n.fill(size)
 	}
@@ -94,7 +94,7 @@ func newNode(size int) *linkBufferNode {
 // memory is never recycled, since the caller owns it.
 func newRefNode(p []byte) *linkBufferNode {
 	n := nodePool.Get().(*linkBufferNode)
-	n.refs.Store(1)
+	n.holdOnce()
 	n.buf = p[:len(p):len(p)]
 	n.end = len(p)
 	n.readonly = true
@@ -108,7 +108,7 @@ func newShareNode(src *linkBufferNode, from, to int, writable bool) *linkBufferN
 	o := src.memoryOwner()
 	o.refs.Add(1)
 	n := nodePool.Get().(*linkBufferNode)
-	n.refs.Store(1)
+	n.holdOnce()
 	n.owner = o
 	if writable {
 		n.buf = src.buf[from:]
@@ -119,6 +119,15 @@ func newShareNode(src *linkBufferNode, from, to int, writable bool) *linkBufferN
 	}
 	n.end = to - from
 	return n
+}
+
+// holdOnce sets the count of a node fresh from nodePool to 1, its chain's.
+// A node comes back with 1 or 0 in it; an atomic store is a fence, and
+// every buffer cycle takes a node, so the common 1 is left alone.
+func (n *linkBufferNode) holdOnce() {
+	if n.refs.Load() != 1 {
+		n.refs.Store(1)
+	}
 }
 
 // fill gives an empty node size bytes of pooled memory.
@@ -178,6 +187,14 @@ func (n *linkBufferNode) soleOwner() bool {
 // release drops n from whichever chain held it. The caller must hold n
 // exclusively (it was unlinked, or the buffer is being torn down).
 func (n *linkBufferNode) release() {
+	if n.soleOwner() {
+		// Nobody else can reach the memory to add a count, so skip the
+		// atomic decrement: the last user of a buffer cycle's node is its
+		// chain, and this runs on every cycle.
+		n.freeMemory()
+		n.recycle()
+		return
+	}
 	o := n.memoryOwner()
 	if o != n {
 		n.recycle()
@@ -204,23 +221,14 @@ func (n *linkBufferNode) freeMemory() {
 	}
 }
 
-// dropMemory frees the memory of a sole owner and leaves it an empty node
-// still usable in its chain.
-func (n *linkBufferNode) dropMemory() {
-	n.freeMemory()
-	n.readonly = false
-	n.off, n.end, n.flushed = 0, 0, 0
-	n.reopen()
-}
-
-// recycle clears n and returns it to nodePool.
+// recycle clears n and returns it to nodePool. Its count is left as it
+// is, 0 or 1: holdOnce sets it when the node is taken again.
 func (n *linkBufferNode) recycle() {
 	n.buf = nil
 	n.next = nil
 	n.owner = nil
 	n.off, n.end, n.flushed = 0, 0, 0
 	n.reopen()
-	n.refs.Store(0)
 	n.pooled = false
 	n.readonly = false
 	if n.pinned.Load() {

@@ -158,8 +158,7 @@ func (b *UnsafeLinkBuffer) Slice(n int) (Reader, error) {
 	s := sliceBuffers.Get().(*LinkBuffer)
 	s.fromSlice = true
 	if n == 0 {
-		s.init(newNode(0))
-		return s, nil
+		return s, nil // empty: no node, as a new buffer
 	}
 	var first, last *linkBufferNode
 	l, left := b.Len(), n
@@ -199,7 +198,10 @@ func (b *UnsafeLinkBuffer) consume(n int) {
 // scratchCopy returns n bytes of pooled memory freed at the next Release.
 func (b *UnsafeLinkBuffer) scratchCopy(n int) []byte {
 	p := bufpool.Get(n)
-	b.scratch = append(b.scratch, p)
+	if b.scratch == nil {
+		b.scratch = scratchLists.Get().(*[][]byte)
+	}
+	*b.scratch = append(*b.scratch, p)
 	return p
 }
 

@@ -479,7 +479,7 @@ func TestLinkBufferAlwaysNoCopyRead(t *testing.T) {
 	defer alwaysNoCopyRead.Store(false)
 	b := NewLinkBuffer()
 	writeFlush(t, b, "keep me")
-	node := b.read
+	node := b.head // the writer started the chain; the reader takes it over at its first read
 	p, _ := b.ReadBinary(4)
 	s, _ := b.ReadString(3)
 	if unsafe.SliceData(p) != unsafe.SliceData(node.buf) {

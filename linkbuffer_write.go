@@ -66,18 +66,24 @@ func (b *UnsafeLinkBuffer) WriteDirect(p []byte, remainCap int) error {
 	}
 	b.beginWrite()
 	t := b.tail
-	if remainCap > t.end-t.flushed {
+	written := 0 // an empty buffer has no tail, and nothing was written
+	if t != nil {
+		written = t.end - t.flushed
+	}
+	if remainCap > written {
 		return fmt.Errorf("%w: WriteDirect remainCap %d beyond the last Malloc", errLinkBufferMisuse, remainCap)
 	}
 	if len(p) == 0 {
 		return nil
 	}
-	cut := t.end - remainCap
 	var rest *linkBufferNode
-	if remainCap > 0 || t.room() > 0 {
-		rest = newShareNode(t, cut, t.end, true)
+	if t != nil {
+		cut := t.end - remainCap
+		if remainCap > 0 || t.room() > 0 {
+			rest = newShareNode(t, cut, t.end, true)
+		}
+		t.end = cut
 	}
-	t.end = cut
 	b.link(newRefNode(p))
 	if rest != nil {
 		b.link(rest)
@@ -179,8 +185,8 @@ func (b *UnsafeLinkBuffer) WriteBuffer(buf *LinkBuffer) error {
 
 // recycle returns a buffer made by Slice, consumed by WriteBuffer, to the pool.
 func (b *UnsafeLinkBuffer) recycle() {
-	b.scratch = b.scratch[:0]
-	b.consumed, b.writing, b.closed, b.fromSlice = false, false, false, false
+	b.scratch = nil // WriteBuffer released it
+	b.consumed, b.writing, b.fresh, b.closed, b.fromSlice = false, false, false, false, false
 	b.unflushed, b.booked = 0, 0
 	b.state.Store(0)
 	sliceBuffers.Put(b)
@@ -194,11 +200,13 @@ func (b *UnsafeLinkBuffer) Flush() error {
 	if !b.writing {
 		return nil
 	}
-	for n := b.flush; n != b.tail; n = n.next {
-		n.seal()
+	if t := b.tail; t != nil {
+		for n := b.flush; n != t; n = n.next {
+			n.seal()
+		}
+		t.flushed = t.end
+		b.flush = t
 	}
-	b.tail.flushed = b.tail.end
-	b.flush = b.tail
 	total := b.unflushed
 	b.unflushed, b.booked = 0, 0
 	b.endWrite(total)
@@ -288,16 +296,37 @@ func (b *UnsafeLinkBuffer) waitReclaim() {
 }
 
 // endWrite publishes total more bytes and marks the writer idle, in one
-// atomic step that also orders the seals and links before it. A tail
-// that never received a byte gives its memory back first, so an idle buffer
-// holds none.
+// atomic step that also orders the seals and links before it. A chain that
+// this writer started and never published in goes away first, and a tail
+// that never received a byte gives its memory back, so an idle buffer holds
+// neither.
 func (b *UnsafeLinkBuffer) endWrite(total int) {
-	if t := b.tail; t.end == 0 && t.pooled && t.soleOwner() {
+	if b.fresh {
+		if total > 0 {
+			b.fresh = false
+		} else {
+			b.dropFresh()
+		}
+	}
+	if t := b.tail; t != nil && t.end == 0 && t.pooled && t.soleOwner() {
 		// Nothing was published in it, so the reader never reads its memory.
 		t.freeMemory()
 	}
 	b.writing = false
 	b.state.Add(int64(total)<<stateLengthShift - stateBusy)
+}
+
+// dropFresh frees a chain that the writer started and published nothing
+// in. Writer side: the reader has not taken it over, so it does not look
+// at head, and the writer may empty it.
+func (b *UnsafeLinkBuffer) dropFresh() {
+	for n := b.head; n != nil; {
+		next := n.next
+		n.release()
+		n = next
+	}
+	b.head, b.flush, b.tail = nil, nil, nil
+	b.fresh = false
 }
 
 // grow returns the tail with at least n bytes of room, linking a new node
@@ -310,6 +339,11 @@ func (b *UnsafeLinkBuffer) grow(n int) *linkBufferNode {
 // node of size bytes (size ≥ n) when it has less.
 func (b *UnsafeLinkBuffer) growSized(n, size int) *linkBufferNode {
 	t := b.tail
+	if t == nil {
+		t = newNode(size)
+		b.start(t)
+		return t
+	}
 	if t.room() >= n {
 		return t
 	}
@@ -324,8 +358,13 @@ func (b *UnsafeLinkBuffer) growSized(n, size int) *linkBufferNode {
 	return nn
 }
 
-// link appends n, holding no published bytes, after the tail.
+// link appends n, holding no published bytes, after the tail, or starts
+// the chain with it.
 func (b *UnsafeLinkBuffer) link(n *linkBufferNode) {
+	if b.tail == nil {
+		b.start(n)
+		return
+	}
 	b.tail.next = n
 	b.tail = n
 }
