@@ -75,6 +75,7 @@ type workerPool struct {
 	tasks  taskQueue // guarded by mu
 	idle   []*worker // guarded by mu; most recently parked last
 	called bool      // guarded by mu; a worker was woken or started and has not reached the queue yet
+	live   int       // guarded by mu; workers started and not yet gone
 }
 
 type worker struct {
@@ -104,11 +105,13 @@ func (wp *workerPool) callLocked() {
 		wp.idle[n-1] = nil
 		wp.idle = wp.idle[:n-1]
 	}
-	wp.mu.Unlock()
 	if w != nil {
+		wp.mu.Unlock()
 		w.wake <- true
 		return
 	}
+	wp.live++
+	wp.mu.Unlock()
 	go wp.serve(&worker{wake: make(chan bool, 1)})
 }
 
@@ -146,6 +149,7 @@ func (wp *workerPool) serve(w *worker) {
 // should leave instead.
 func (wp *workerPool) parkLocked(w *worker) bool {
 	if len(wp.idle) >= maxIdleWorkers {
+		wp.live--
 		wp.mu.Unlock()
 		return false
 	}
@@ -156,6 +160,7 @@ func (wp *workerPool) parkLocked(w *worker) bool {
 		copy(wp.idle, wp.idle[1:])
 		wp.idle[len(wp.idle)-1] = nil
 		wp.idle = wp.idle[:len(wp.idle)-1]
+		wp.live--
 	}
 	w.parkedAt = now
 	wp.idle = append(wp.idle, w)
@@ -166,15 +171,27 @@ func (wp *workerPool) parkLocked(w *worker) bool {
 	return true
 }
 
-// drain tells every idle worker to leave. Tests call it before checking for
-// leaked goroutines.
+// drain waits (up to a few seconds) until no task is queued and every
+// worker is idle, then tells them all to leave. Tests call it before
+// checking for leaked goroutines: a called worker may still be on its way
+// to the queue when the last task is done.
 func (wp *workerPool) drain() {
-	wp.mu.Lock()
-	idle := wp.idle
-	wp.idle = nil
-	wp.mu.Unlock()
-	for _, w := range idle {
-		w.wake <- false
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		wp.mu.Lock()
+		settled := !wp.called && wp.tasks.n == 0 && len(wp.idle) == wp.live
+		if settled || time.Now().After(deadline) {
+			idle := wp.idle
+			wp.idle = nil
+			wp.live -= len(idle)
+			wp.mu.Unlock()
+			for _, w := range idle {
+				w.wake <- false
+			}
+			return
+		}
+		wp.mu.Unlock()
+		time.Sleep(time.Millisecond)
 	}
 }
 

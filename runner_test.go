@@ -154,6 +154,12 @@ func TestWorkerPoolIdleWorkerLeavesOnDrain(t *testing.T) {
 		runtime.Gosched()
 	}
 	wp.drain()
+	wp.mu.Lock()
+	live := wp.live
+	wp.mu.Unlock()
+	if live != 0 {
+		t.Fatalf("%d workers still counted live after drain", live)
+	}
 	for runtime.NumGoroutine() >= before {
 		if time.Now().After(deadline) {
 			t.Fatalf("the idle worker did not leave: %d goroutines, %d before drain", runtime.NumGoroutine(), before)
