@@ -66,32 +66,33 @@ type Conn interface {
 type connection struct {
 	// Set before the connection is published, then read-only.
 	fd         int
-	network    string
+	network    *string // interned: see internNetwork
 	operator   *poller.FDOperator
 	owner      Connection // handed to callbacks: c, or the *TCPConnection around c
 	server     *server    // nil unless accepted by a server
 	handleFunc func()     // c.handle, made once so handing it to the runner does not allocate
-	maxInput   int
-	remoteAddr net.Addr  // set before publishing when known, else looked up once under mu
-	stats      *counters // the poller's counters once registered
-	counted    bool      // counted in stats.open; set by register
+	remoteAddr net.Addr   // set before publishing when known, else looked up once under mu
+	stats      *counters  // the poller's counters once registered
 
 	inputBuffer  *LinkBuffer // reader side: the user; writer side: the poller
 	outputBuffer *LinkBuffer // both sides: the goroutine holding writerState
 
 	// fdRefs packs the closing bit with the count of goroutines inside a
 	// syscall on fd; see acquireFD.
-	fdRefs     atomic.Int64
-	closing    atomic.Bool // set once by the first close
-	userClosed atomic.Bool // set by the user's first Close
-	closed     lazyChan    // closed by the first close; wakes every waiter
-	finalized  atomic.Bool // fd closed; buffers may be freed by their last user
-	detached   bool        // Detach: finalize leaves the fd open; written before closing is set
-	peerClosed atomic.Bool // the peer's EOF (or reset) was read: no more input will come
-	connecting atomic.Bool // a non-blocking connect is in progress
+	fdRefs       atomic.Int64
+	closing      atomic.Bool // set once by the first close
+	userClosed   atomic.Bool // set by the user's first Close
+	closed       lazyChan    // closed by the first close; wakes every waiter
+	finalized    atomic.Bool // fd closed; buffers may be freed by their last user
+	detached     bool        // Detach: finalize leaves the fd open; written before closing is set
+	callbacksRan bool        // guarded by mu; the close callbacks ran, later ones run at once
+	counted      bool        // counted in stats.open; set by register
+	peerClosed   atomic.Bool // the peer's EOF (or reset) was read: no more input will come
+	connecting   atomic.Bool // a non-blocking connect is in progress
 
 	// Read side.
 	readerState  atomic.Int32 // sideFree, sideBusy or sideClosed; see lockReader
+	bookSize     int32        // owned by the poller goroutine: size of the next read
 	waitReadSize atomic.Int64 // bytes a blocked reader waits for; 0 when none waits
 	readTrigger  lazyChan     // a blocked reader waits on it; capacity 1
 	readLock     lazyChan     // serialises the net.Conn Read callers; capacity 1
@@ -99,7 +100,7 @@ type connection struct {
 	readDeadline deadline
 	readTimer    *time.Timer // owned by the goroutine holding readerState
 	inputPaused  atomic.Bool // the poller stopped reading: too much unread input
-	bookSize     int         // owned by the poller goroutine: size of the next read
+	maxInput     int32       // unread input at which the poller stops reading
 
 	// Write side.
 	writerState   atomic.Int32
@@ -124,10 +125,23 @@ type connection struct {
 	idleTimeout atomic.Int64 // nanoseconds; 0 off
 	lastActive  atomic.Int64 // coarse unix nanoseconds of the last input or output
 
-	mu             sync.Mutex
-	closeCallbacks []CloseCallback // guarded by mu
-	callbacksRan   bool            // guarded by mu
-	localAddr      net.Addr        // guarded by mu; looked up on first use
+	mu   sync.Mutex
+	cold *connCold // guarded by mu; nil until needed
+}
+
+// connCold holds what a connection needs only once in a while, so that an
+// idle connection does not carry it: made on first use, guarded by c.mu.
+type connCold struct {
+	closeCallbacks []CloseCallback
+	localAddr      net.Addr // looked up on first use
+}
+
+// coldLocked returns c.cold, making it on first use. c.mu must be held.
+func (c *connection) coldLocked() *connCold {
+	if c.cold == nil {
+		c.cold = new(connCold)
+	}
+	return c.cold
 }
 
 // States of readerState and writerState.
@@ -147,16 +161,42 @@ const maxBookSize = 256 << 10
 // nothing more: the buffers hold no memory until data arrives.
 func (c *connection) init(fd int, network string, owner Connection) {
 	c.fd = fd
-	c.network = network
+	c.network = internNetwork(network)
 	c.owner = owner
 	c.handleFunc = c.handle
-	c.maxInput = defaultMaxInputBuffer
+	c.setMaxInput(defaultMaxInputBuffer)
 	c.inputBuffer = NewLinkBuffer()
 	c.outputBuffer = NewLinkBuffer()
-	c.bookSize = int(readBufferSize.Load())
+	c.bookSize = int32(readBufferSize.Load())
 	c.stats = &detachedCounters
 	c.ctx.Store(&backgroundContext)
 }
+
+// knownNetworks are the network names a connection points at, so that it
+// holds a pointer rather than a string header.
+var knownNetworks = [...]string{"tcp", "tcp4", "tcp6", "unix", "unixpacket", "udp", "udp4", "udp6"}
+
+// internNetwork returns a pointer to a shared copy of network when it is a
+// known name; any other name gets its own.
+func internNetwork(network string) *string {
+	for i := range knownNetworks {
+		if knownNetworks[i] == network {
+			return &knownNetworks[i]
+		}
+	}
+	return &network
+}
+
+// setMaxInput sets the unread input at which the poller stops reading,
+// capped at maxInputCap: the field is 32 bits wide to keep idle connections
+// small, and more unread input than that on one connection is a bug or an
+// attack.
+func (c *connection) setMaxInput(n int) {
+	c.maxInput = int32(min(n, maxInputCap))
+}
+
+// maxInputCap bounds WithMaxInputBuffer: 1 GiB.
+const maxInputCap = 1 << 30
 
 // backgroundContext is every connection's context until OnPrepare or
 // OnConnect gives it another, shared so an idle connection holds none.
@@ -259,13 +299,14 @@ func (c *connection) Writer() Writer { return c }
 func (c *connection) LocalAddr() net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.localAddr == nil && c.acquireFD() {
+	cold := c.coldLocked()
+	if cold.localAddr == nil && c.acquireFD() {
 		if sa, err := sys.Getsockname(c.fd); err == nil {
-			c.localAddr = sys.SockaddrToAddr(c.network, sa)
+			cold.localAddr = sys.SockaddrToAddr(*c.network, sa)
 		}
 		c.releaseFD()
 	}
-	return c.localAddr
+	return cold.localAddr
 }
 
 // RemoteAddr returns the remote network address.
@@ -274,7 +315,7 @@ func (c *connection) RemoteAddr() net.Addr {
 	defer c.mu.Unlock()
 	if c.remoteAddr == nil && c.acquireFD() {
 		if sa, err := sys.Getpeername(c.fd); err == nil {
-			c.remoteAddr = sys.SockaddrToAddr(c.network, sa)
+			c.remoteAddr = sys.SockaddrToAddr(*c.network, sa)
 		}
 		c.releaseFD()
 	}
@@ -372,8 +413,12 @@ func (c *connection) opError(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	var local net.Addr
 	c.mu.Lock()
-	local, remote := c.localAddr, c.remoteAddr
+	if c.cold != nil {
+		local = c.cold.localAddr
+	}
+	remote := c.remoteAddr
 	c.mu.Unlock()
-	return &net.OpError{Op: op, Net: c.network, Source: local, Addr: remote, Err: err}
+	return &net.OpError{Op: op, Net: *c.network, Source: local, Addr: remote, Err: err}
 }

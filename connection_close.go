@@ -94,7 +94,8 @@ func (c *connection) AddCloseCallback(callback CloseCallback) error {
 	}
 	c.mu.Lock()
 	if !c.callbacksRan {
-		c.closeCallbacks = append(c.closeCallbacks, callback)
+		cold := c.coldLocked()
+		cold.closeCallbacks = append(cold.closeCallbacks, callback)
 		c.mu.Unlock()
 		return nil
 	}
@@ -106,9 +107,12 @@ func (c *connection) AddCloseCallback(callback CloseCallback) error {
 // runCloseCallbacks runs the registered close callbacks, latest first, as
 // deferred calls run.
 func (c *connection) runCloseCallbacks() {
+	var callbacks []CloseCallback
 	c.mu.Lock()
-	callbacks := c.closeCallbacks
-	c.closeCallbacks = nil
+	if c.cold != nil {
+		callbacks = c.cold.closeCallbacks
+		c.cold.closeCallbacks = nil
+	}
 	c.callbacksRan = true
 	c.mu.Unlock()
 	for i := len(callbacks) - 1; i >= 0; i-- {

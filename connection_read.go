@@ -256,8 +256,8 @@ func (c *connection) waitRead(n int) error {
 }
 
 func (c *connection) waitReadSlow(n int) error {
-	if n > c.maxInput {
-		return fmt.Errorf("%w: %d > %d", errInputLimit, n, c.maxInput)
+	if n > int(c.maxInput) {
+		return fmt.Errorf("%w: %d > %d", errInputLimit, n, int(c.maxInput))
 	}
 	var timer <-chan time.Time
 	if timeout := c.readTimeout.Load(); timeout > 0 {
@@ -333,7 +333,7 @@ func (c *connection) wakeReader() { c.readTrigger.signal() }
 // resumeInputIfDrained restarts reading a socket that was paused for too
 // much unread input, once the reader has consumed half of it.
 func (c *connection) resumeInputIfDrained() {
-	if c.inputPaused.Load() && c.inputBuffer.Len() <= c.maxInput/2 && c.inputPaused.CompareAndSwap(true, false) {
+	if c.inputPaused.Load() && c.inputBuffer.Len() <= int(c.maxInput)/2 && c.inputPaused.CompareAndSwap(true, false) {
 		if c.acquireFD() {
 			_ = c.operator.Control(poller.PollResumeRead)
 			c.releaseFD()
@@ -361,7 +361,7 @@ func (c *connection) onReadable(_ poller.Poll) error {
 		c.wakeWriter()
 		return nil
 	}
-	buf := c.inputBuffer.book(c.bookSize, maxBookSize)
+	buf := c.inputBuffer.book(int(c.bookSize), maxBookSize)
 	n, err := sys.Read(c.fd, buf)
 	if n > 0 {
 		c.stats.reads.Add(1)
@@ -390,7 +390,7 @@ func (c *connection) adaptBookSize(n, booked int) {
 	switch {
 	case n == booked && c.bookSize < maxBookSize:
 		c.bookSize *= 2
-	case n < booked/8 && c.bookSize > int(readBufferSize.Load()):
+	case n < booked/8 && int(c.bookSize) > int(readBufferSize.Load()):
 		c.bookSize /= 2
 	}
 }
@@ -401,7 +401,7 @@ func (c *connection) onInput(length int) {
 	if w := c.waitReadSize.Load(); w > 0 && int64(length) >= w {
 		c.wakeReader()
 	}
-	if length >= c.maxInput && c.inputPaused.CompareAndSwap(false, true) {
+	if length >= int(c.maxInput) && c.inputPaused.CompareAndSwap(false, true) {
 		_ = c.operator.Control(poller.PollPauseRead)
 	}
 	if c.onRequest.Load() != nil {

@@ -11,9 +11,45 @@ import (
 // waiter holds the channel from wait, which is closed when the deadline
 // passes, and stays open when the deadline is extended in time.
 //
-// The timer is made once and re-armed with Reset, so setting a deadline per
-// request does not allocate. Safe for concurrent use.
+// Its state is made on first use, since most connections never set a
+// deadline nor wait for one: an idle connection then pays one pointer per
+// deadline, not the state's 56 bytes. Safe for concurrent use.
 type deadline struct {
+	s atomic.Pointer[deadlineState]
+}
+
+// state returns the deadline's state, making it on first use.
+func (d *deadline) state() *deadlineState {
+	if s := d.s.Load(); s != nil {
+		return s
+	}
+	s := new(deadlineState)
+	if d.s.CompareAndSwap(nil, s) {
+		return s
+	}
+	return d.s.Load()
+}
+
+// set moves the deadline to t; a zero t clears it.
+func (d *deadline) set(t time.Time) {
+	if t.IsZero() && d.s.Load() == nil {
+		return // nothing set and nobody waiting: already clear
+	}
+	d.state().set(t)
+}
+
+// wait returns a channel that is closed when the deadline passes.
+func (d *deadline) wait() <-chan struct{} { return d.state().wait() }
+
+// exceeded reports whether the deadline has passed.
+func (d *deadline) exceeded() bool {
+	s := d.s.Load()
+	return s != nil && s.exceeded()
+}
+
+// deadlineState is a deadline once used. The timer is made once and
+// re-armed with Reset, so setting a deadline per request does not allocate.
+type deadlineState struct {
 	mu     sync.Mutex
 	when   time.Time     // zero: no deadline; guarded by mu
 	timer  *time.Timer   // fires expire; nil until the first future deadline
@@ -25,7 +61,7 @@ type deadline struct {
 }
 
 // set moves the deadline to t; a zero t clears it.
-func (d *deadline) set(t time.Time) {
+func (d *deadlineState) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.when = t
@@ -52,7 +88,7 @@ func (d *deadline) set(t time.Time) {
 
 // expire runs on the timer; a stale firing after the deadline moved later
 // finds the deadline not yet passed and does nothing.
-func (d *deadline) expire() {
+func (d *deadlineState) expire() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.when.IsZero() && !time.Now().Before(d.when) {
@@ -61,7 +97,7 @@ func (d *deadline) expire() {
 }
 
 // wait returns a channel that is closed when the deadline passes.
-func (d *deadline) wait() <-chan struct{} {
+func (d *deadlineState) wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.cancel == nil {
@@ -74,7 +110,7 @@ func (d *deadline) wait() <-chan struct{} {
 }
 
 // exceeded reports whether the deadline has passed.
-func (d *deadline) exceeded() bool {
+func (d *deadlineState) exceeded() bool {
 	if !d.armed.Load() {
 		return false
 	}
@@ -90,7 +126,7 @@ func (d *deadline) exceeded() bool {
 	return false
 }
 
-func (d *deadline) closeLocked() {
+func (d *deadlineState) closeLocked() {
 	if d.passed {
 		return
 	}
@@ -101,7 +137,7 @@ func (d *deadline) closeLocked() {
 	}
 }
 
-func (d *deadline) reopenLocked() {
+func (d *deadlineState) reopenLocked() {
 	if d.passed {
 		d.passed = false
 		d.cancel = nil

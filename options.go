@@ -74,7 +74,7 @@ func WithMaxConnections(n int) Option {
 // WithMaxInputBuffer bounds the unread input one connection may buffer. Past
 // it the poller stops reading that socket, so the peer is slowed by TCP flow
 // control, until the handler releases input. A blocking read of more than n
-// bytes fails at once. The default is 16 MiB.
+// bytes fails at once. The default is 16 MiB; values above 1 GiB count as 1 GiB.
 func WithMaxInputBuffer(n int) Option {
 	return Option{func(o *options) { o.maxInputBuffer = n }}
 }

@@ -234,7 +234,7 @@ func (s *frameState) serve(ctx context.Context, c Connection) error {
 // (WithMaxInputBuffer), so that no more will be read until some is consumed.
 func atInputLimit(c Connection) bool {
 	sc, ok := c.(*connection)
-	return ok && sc.inputBuffer.Len() >= sc.maxInput
+	return ok && sc.inputBuffer.Len() >= int(sc.maxInput)
 }
 
 // logFrameError records why a framed connection is closed. A peer can cause

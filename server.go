@@ -209,7 +209,7 @@ func (s *server) serveConn(fd int, remote net.Addr) {
 	c.owner = c
 	c.server = s
 	c.remoteAddr = remote
-	c.maxInput = s.opts.maxInputBuffer
+	c.setMaxInput(s.opts.maxInputBuffer)
 	c.readTimeout.Store(int64(s.opts.readTimeout))
 	c.writeTimeout.Store(int64(s.opts.writeTimeout))
 	// The callbacks are stored as pointers to the server's own copies, which

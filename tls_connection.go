@@ -102,7 +102,8 @@ func newTLSConnection(raw *connection, isServer bool, config *tls.Config, handsh
 	raw.owner = t
 	raw.mu.Lock()
 	// Registered first, so it runs after the user's close callbacks.
-	raw.closeCallbacks = append(raw.closeCallbacks, t.onRawClosed)
+	cold := raw.coldLocked()
+	cold.closeCallbacks = append(cold.closeCallbacks, t.onRawClosed)
 	raw.mu.Unlock()
 	return t
 }
@@ -230,7 +231,7 @@ func (t *tlsConnection) pull() (added int, err error) {
 			return 0, err
 		}
 	}
-	for t.plain.Len() < t.raw.maxInput {
+	for t.plain.Len() < int(t.raw.maxInput) {
 		// Between records crypto/tls holds no input of its own (the
 		// transport hands over whole records, and each is read into a
 		// buffer as long as its payload), so with no complete record in

@@ -57,8 +57,8 @@ func (t *tlsConnection) waitRead(n int) error {
 // within the read timeout (one timer for the whole call) and deadline.
 func (t *tlsConnection) waitReadSlow(n int) error {
 	raw := t.raw
-	if n > raw.maxInput {
-		return fmt.Errorf("%w: %d > %d", errInputLimit, n, raw.maxInput)
+	if n > int(raw.maxInput) {
+		return fmt.Errorf("%w: %d > %d", errInputLimit, n, int(raw.maxInput))
 	}
 	var timer <-chan time.Time
 	if timeout := raw.readTimeout.Load(); timeout > 0 {

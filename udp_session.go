@@ -118,7 +118,7 @@ func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 func (sess *udpSession) serveWith(srv *server) bool {
 	c := sess.connection
 	c.server = srv
-	c.maxInput = srv.opts.maxInputBuffer
+	c.setMaxInput(srv.opts.maxInputBuffer)
 	c.readTimeout.Store(int64(srv.opts.readTimeout))
 	c.writeTimeout.Store(int64(srv.opts.writeTimeout))
 	if srv.onRequest != nil {
@@ -196,7 +196,7 @@ func (sess *udpSession) receive(p []byte) {
 		c.onInput(length)
 		return
 	}
-	if sess.queuedBytes+len(p) > c.maxInput {
+	if sess.queuedBytes+len(p) > int(c.maxInput) {
 		sess.mu.Unlock()
 		sess.sock.l.dropped.Add(1)
 		return
