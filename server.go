@@ -112,13 +112,13 @@ func (s *server) onAcceptable(_ poller.Poll) error {
 		return nil
 	}
 	for range acceptBatch {
-		fd, sa, err := sys.Accept(s.listenFD)
+		fd, peer, err := sys.Accept(s.listenFD)
 		if err != nil {
 			s.onAcceptError(err)
 			return nil
 		}
 		s.acceptPause = 0
-		s.serveConn(fd, sys.SockaddrToAddr(s.listener.Addr().Network(), sa))
+		s.serveConn(fd, peer.Addr(s.listener.Addr().Network()))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@
 package sys
 
 import (
+	"net"
 	"os"
 	"syscall"
 
@@ -14,7 +15,7 @@ const acceptName = "accept"
 
 // accept sets close-on-exec under syscall.ForkLock, as package net does where
 // accept4 is missing (darwin), so a concurrent fork/exec cannot inherit the fd.
-func accept(fd int) (int, unix.Sockaddr, error) {
+func accept(fd int) (int, Peer, error) {
 	syscall.ForkLock.RLock()
 	nfd, sa, err := unix.Accept(fd)
 	if err == nil {
@@ -22,13 +23,25 @@ func accept(fd int) (int, unix.Sockaddr, error) {
 	}
 	syscall.ForkLock.RUnlock()
 	if err != nil {
-		return -1, nil, err
+		return -1, Peer{}, err
 	}
 	if err := unix.SetNonblock(nfd, true); err != nil {
 		unix.Close(nfd)
-		return -1, nil, err
+		return -1, Peer{}, err
 	}
-	return nfd, sa, nil
+	return nfd, Peer{sa: sa}, nil
+}
+
+// Peer is the address of an accepted connection's peer; Addr makes the
+// net.Addr.
+type Peer struct {
+	sa unix.Sockaddr
+}
+
+// Addr returns the peer's address for network ("tcp…" or "unix…"), or nil
+// when the kernel reported none.
+func (p *Peer) Addr(network string) net.Addr {
+	return SockaddrToAddr(network, p.sa)
 }
 
 func socket(family, sotype, proto int) (int, error) {

@@ -23,8 +23,15 @@ type Iovec struct{}
 // IOVMax is the most buffers one readv or writev passes to the kernel.
 const IOVMax = 1024
 
+// Peer stands for an accepted connection's peer address on platforms
+// without sockets.
+type Peer struct{}
+
+// Addr returns nil: there is no address on this platform.
+func (p *Peer) Addr(network string) net.Addr { return nil }
+
 // Accept is not supported on this platform.
-func Accept(fd int) (nfd int, sa Sockaddr, err error) { return -1, nil, errUnsupported }
+func Accept(fd int) (nfd int, peer Peer, err error) { return -1, Peer{}, errUnsupported }
 
 // Read is not supported on this platform.
 func Read(fd int, p []byte) (n int, err error) { return 0, errUnsupported }

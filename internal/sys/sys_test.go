@@ -187,10 +187,10 @@ func TestHooks(t *testing.T) {
 			calls := 0
 			saved := AcceptHook
 			t.Cleanup(func() { AcceptHook = saved })
-			AcceptHook = func(int) (int, unix.Sockaddr, error) {
+			AcceptHook = func(int) (int, Peer, error) {
 				err := tt.results[min(calls, len(tt.results)-1)]
 				calls++
-				return -1, nil, err
+				return -1, Peer{}, err
 			}
 			_, _, err := Accept(3)
 			if !errors.Is(err, tt.wantIs) || (err == tt.wantIs) != tt.wantRaw {

@@ -69,11 +69,11 @@ func wrap(name string, err error) error {
 // non-blocking and close-on-exec. It returns unix.EAGAIN bare when no
 // connection is pending; EMFILE and ENFILE come back wrapped, and the caller
 // decides whether to back off.
-func Accept(fd int) (nfd int, sa unix.Sockaddr, err error) {
+func Accept(fd int) (nfd int, peer Peer, err error) {
 	for {
-		nfd, sa, err = AcceptHook(fd)
+		nfd, peer, err = AcceptHook(fd)
 		if err != unix.EINTR {
-			return nfd, sa, wrap(acceptName, err)
+			return nfd, peer, wrap(acceptName, err)
 		}
 	}
 }
