@@ -40,24 +40,29 @@ var (
 )
 
 // UnsafeLinkBuffer.state packs the published length with the flags that
-// let the reader free the last node once everything was read, though that
-// node is the one the writer appends to. One atomic word, so that Flush
-// publishes bytes and ends a write in one step, and the reader claims an
-// empty chain with one compare-and-swap:
+// let the reader free the whole chain once everything was read, though its
+// last node is the one the writer appends to. One atomic word, so that
+// Flush publishes bytes and ends a write in one step, the reader takes the
+// chain back with one compare-and-swap, and the writer learns of that in
+// the add that marks it busy: freeing the chain costs the write-read-
+// release cycle one atomic operation, and nobody waits.
 //
 //	bit 0      stateBusy: the writer wrote since its last Flush.
 //	           Set by the writer's first write, cleared by Flush.
-//	bit 1      stateReclaiming: the reader is freeing the chain. Set by the
-//	           reader only from 0 (nothing to read, writer idle), cleared by it.
-//	bit 2      stateWaiting: the writer met a reclaim and sleeps on reclaimMu
-//	           until the reader ends it. Set by the writer, cleared by the reader.
-//	bits 3–63  the published length: bytes flushed and not yet read.
+//	bit 1      stateEpoch: which of the two tail slots the writer uses.
+//	           Flipped by the reader when it frees the chain, only while
+//	           nothing is left to read and the writer is idle.
+//	bits 2–63  the published length: bytes flushed and not yet read.
 //
-// While stateReclaiming is set the reader owns every field, the writer's too.
+// The writer does not wait for the reclaim, so the reader cannot clear the
+// writer's tail after its claim without racing the writer's next write,
+// and a stale tail would keep a node alive in an idle buffer. It clears
+// the slot the writer leaves instead. The writer comes back to a slot only
+// after the next reclaim, which orders the clear before it; and the next
+// reclaim needs bytes published, so the writer saw the flip before it.
 const (
 	stateBusy int64 = 1 << iota
-	stateReclaiming
-	stateWaiting
+	stateEpoch
 
 	stateLengthShift = iota
 )
@@ -74,44 +79,42 @@ const (
 // same time as any other method.
 //
 // Memory: node memory comes from a pool and goes back when its last user
-// releases it; a buffer whose input was all read and released holds none.
+// releases it. A buffer whose input was all read and released, while its
+// writer is between Flushes, holds neither memory nor nodes: only its
+// 80-byte struct.
 type UnsafeLinkBuffer struct {
-	// state holds the published length and the writer and reclaim flags;
-	// see stateBusy. Atomic; Flush adds to the length and reads take from
+	// state holds the published length, the writer's busy flag and the
+	// reclaim epoch; see stateBusy. Atomic; Flush adds to the length and reads take from
 	// it, which orders every node and byte the writer published before the
 	// reader touches them.
 	state atomic.Int64
 
-	// reclaimMu is locked by a writer that met a reclaim, and unlocked by
-	// the reader when the reclaim ends, to wake it; see beginWrite.
-	reclaimMu sync.Mutex
+	// An empty buffer holds no node: head, read, flush and the tails are
+	// nil, since an idle connection owns two buffers and a node struct
+	// costs more than the buffer itself. The writer starts a chain with
+	// start, which stores head for the reader to find; the reader takes
+	// head over as its own once Len shows bytes, which orders the writer's
+	// store before it. While read is nil the reader does not touch head;
+	// the reader's reclaim clears head before its claim, when the writer
+	// still appends to that chain and so leaves head alone.
 
-	// An empty buffer holds no node: head, read, flush and tail are all nil,
-	// since an idle connection owns two buffers and a node struct costs more
-	// than the buffer itself. The writer starts a chain with start, which
-	// sets head for the reader to find; the reader takes head over as its
-	// own once Len shows bytes, which orders the writer's store before it.
-	// While read is nil the reader does not touch head, and while the
-	// writer's tail is nil the reader's read is nil too: only a reclaim,
-	// which owns both sides, empties a chain that the reader took over.
-
-	// Owned by the reader, once read is set; head is set by the writer's
-	// start before then.
+	// Owned by the reader while read is set; stored by the writer before.
 	head    *linkBufferNode // first node not yet freed; nodes before read are all read
 	read    *linkBufferNode // node holding the next byte to read; nil before the first
 	scratch *[][]byte       // copies for reads spanning nodes, freed at Release; nil when none
 
-	// Owned by the writer.
-	flush     *linkBufferNode // first node that may hold unpublished bytes
-	tail      *linkBufferNode // last node; writes go here
-	unflushed int             // bytes written since the last Flush
-	booked    int             // bytes handed out by the last book
+	// Owned by the writer, but for the slot the reader clears; see state.
+	flush     *linkBufferNode    // first node that may hold unpublished bytes; nil while idle
+	tails     [2]*linkBufferNode // tails[wslot] is the last node, where writes go
+	unflushed int                // bytes written since the last Flush
+	booked    int                // bytes handed out by the last book
 
-	consumed  bool // reader: bytes were read since the last reclaim
-	writing   bool // writer: stateBusy is set on our account
-	fresh     bool // writer: it started the chain and published nothing in it yet
-	closed    bool // set by Close
-	fromSlice bool // made by Slice: Append may recycle the struct
+	consumed  bool  // reader: bytes were read since the last reclaim
+	writing   bool  // writer: stateBusy is set on our account
+	fresh     bool  // writer: it started the chain and published nothing in it yet
+	closed    bool  // set by Close
+	fromSlice bool  // made by Slice: Append may recycle the struct
+	wslot     uint8 // writer: the tail slot in use, stateEpoch as of beginWrite
 }
 
 // NewLinkBuffer returns an empty LinkBuffer. The optional size is a capacity
@@ -122,15 +125,37 @@ func NewLinkBuffer(size ...int) *LinkBuffer {
 	if len(size) > 0 && size[0] > 0 {
 		// The reader takes the node over at once: no writer runs yet.
 		n := newNode(max(size[0], LinkBufferCap))
-		b.head, b.read, b.flush, b.tail = n, n, n, n
+		b.head, b.read, b.tails[0] = n, n, n
 	}
 	return b
+}
+
+// tail returns the last node, or nil. Writer side.
+func (b *UnsafeLinkBuffer) tail() *linkBufferNode {
+	return b.tails[b.wslot&1]
+}
+
+// setTail makes n the last node. Writer side.
+func (b *UnsafeLinkBuffer) setTail(n *linkBufferNode) {
+	b.tails[b.wslot&1] = n
+}
+
+// reset forgets every node, for a caller that holds b exclusively and
+// freed them.
+func (b *UnsafeLinkBuffer) reset() {
+	b.head, b.read, b.flush = nil, nil, nil
+	b.tails = [2]*linkBufferNode{}
+	b.wslot = 0
+	b.state.Store(0)
+	b.unflushed, b.booked = 0, 0
+	b.writing, b.fresh = false, false
 }
 
 // start makes n the only node of an empty chain. Writer side: the reader
 // does not look at head until a Flush publishes bytes in n.
 func (b *UnsafeLinkBuffer) start(n *linkBufferNode) {
-	b.head, b.flush, b.tail = n, n, n
+	b.head, b.flush = n, n
+	b.setTail(n)
 	b.fresh = true
 }
 
@@ -163,10 +188,7 @@ func (b *UnsafeLinkBuffer) Close() error {
 		n.release()
 		n = next
 	}
-	b.head, b.read, b.flush, b.tail = nil, nil, nil, nil
-	b.state.Store(0)
-	b.unflushed, b.booked = 0, 0
-	b.writing, b.fresh = false, false
+	b.reset()
 	return nil
 }
 
@@ -186,14 +208,14 @@ func (b *UnsafeLinkBuffer) Release() error {
 		b.firstReadable(l)
 	}
 	if b.read == nil {
-		return nil // nothing was read from this chain: head is the writer's
+		return nil // nothing to read since the last reclaim: head is the writer's
 	}
 	for b.head != b.read {
 		n := b.head
 		b.head = n.next
 		n.release()
 	}
-	if b.consumed && b.state.Load() == 0 {
+	if b.consumed {
 		b.reclaim()
 	}
 	return nil
@@ -222,24 +244,28 @@ func (b *UnsafeLinkBuffer) releaseScratch() {
 // was read, if the writer is idle; the writer's next write starts a new one.
 // Reader side.
 func (b *UnsafeLinkBuffer) reclaim() {
-	if !b.state.CompareAndSwap(0, stateReclaiming) {
-		return // the writer began a write since the caller looked: next time
+	s := b.state.Load()
+	if s&^stateEpoch != 0 {
+		return // bytes left to read, or the writer is writing: next time
 	}
-	for n := b.head; n != nil; {
+	// Clear head before the claim: the writer still appends to this chain
+	// until it sees the claim, so it does not store head, and once it did
+	// see it, it may.
+	h := b.head
+	b.head = nil
+	if !b.state.CompareAndSwap(s, s^stateEpoch) {
+		b.head = h
+		return // the writer began a write since the load: next time
+	}
+	// The writer is idle and, once it sees the flip, moves to its other
+	// tail slot without following this one: every node is ours.
+	b.tails[s>>1&1] = nil
+	b.read = nil
+	b.consumed = false
+	for n := h; n != nil; {
 		next := n.next
 		n.release()
 		n = next
-	}
-	b.head, b.read, b.flush, b.tail = nil, nil, nil, nil
-	b.consumed = false
-	b.endReclaim()
-}
-
-// endReclaim clears stateReclaiming and wakes a writer that waits for it.
-func (b *UnsafeLinkBuffer) endReclaim() {
-	if b.state.Add(-stateReclaiming)&stateWaiting != 0 {
-		b.state.Add(-stateWaiting)
-		b.reclaimMu.Unlock() // locked by the writer in waitReclaim
 	}
 }
 

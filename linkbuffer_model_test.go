@@ -135,6 +135,9 @@ func (m *model) run() {
 	}
 	m.checkViews()
 	m.buf.Close()
+	if held := heldNodes(m.buf); held != "" {
+		m.fail("after Close the buffer holds %s; want no node", held)
+	}
 	for _, s := range m.slices {
 		s.buf.Close()
 	}
@@ -324,6 +327,11 @@ func (m *model) step() {
 			m.fail("Release() = %v", err)
 		}
 		m.views = m.views[:0]
+		if !b.writing && b.Len() == 0 {
+			if held := heldNodes(b); held != "" {
+				m.fail("after Release with nothing to read and the writer idle, the buffer holds %s; want no node", held)
+			}
+		}
 	case 16: // Slice
 		n := m.readSize()
 		m.log = append(m.log, fmt.Sprintf("Slice(%d)", n))

@@ -191,7 +191,7 @@ func (n *linkBufferNode) release() {
 		// Nobody else can reach the memory to add a count, so skip the
 		// atomic decrement: the last user of a buffer cycle's node is its
 		// chain, and this runs on every cycle.
-		n.freeMemory()
+		n.putMemory()
 		n.recycle()
 		return
 	}
@@ -200,13 +200,14 @@ func (n *linkBufferNode) release() {
 		n.recycle()
 	}
 	if o.refs.Add(-1) == 0 {
-		o.freeMemory()
+		o.putMemory()
 		o.recycle()
 	}
 }
 
-// freeMemory gives n's memory back to bufpool, unless a caller keeps it.
-func (n *linkBufferNode) freeMemory() {
+// putMemory gives n's memory back to bufpool, unless a caller keeps it,
+// and leaves n's fields to the caller: recycle clears them.
+func (n *linkBufferNode) putMemory() {
 	if n.pooled {
 		if n.pinned.Load() {
 			bufpool.Forget(n.buf)
@@ -214,6 +215,11 @@ func (n *linkBufferNode) freeMemory() {
 			bufpool.Put(n.buf)
 		}
 	}
+}
+
+// freeMemory gives n's memory back and leaves n an empty node.
+func (n *linkBufferNode) freeMemory() {
+	n.putMemory()
 	n.buf = nil
 	n.pooled = false
 	if n.pinned.Load() {

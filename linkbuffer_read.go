@@ -184,7 +184,7 @@ func (b *UnsafeLinkBuffer) Slice(n int) (Reader, error) {
 	}
 	b.consume(n)
 	s.head, s.read = first, first
-	s.flush, s.tail = last, last
+	s.tails[0] = last
 	s.state.Store(int64(n) << stateLengthShift)
 	return s, nil
 }

@@ -65,7 +65,7 @@ func (b *UnsafeLinkBuffer) WriteDirect(p []byte, remainCap int) error {
 		return err
 	}
 	b.beginWrite()
-	t := b.tail
+	t := b.tail()
 	written := 0 // an empty buffer has no tail, and nothing was written
 	if t != nil {
 		written = t.end - t.flushed
@@ -121,7 +121,7 @@ func (b *UnsafeLinkBuffer) MallocAck(n int) error {
 		d = next
 	}
 	node.next = nil
-	b.tail = node
+	b.setTail(node)
 	b.unflushed = n
 	return nil
 }
@@ -174,8 +174,7 @@ func (b *UnsafeLinkBuffer) WriteBuffer(buf *LinkBuffer) error {
 		n = next
 	}
 	b.unflushed += total
-	buf.head, buf.read, buf.flush, buf.tail = nil, nil, nil, nil
-	buf.state.Store(0)
+	buf.reset()
 	buf.closed = true
 	if buf.fromSlice {
 		buf.recycle()
@@ -186,9 +185,7 @@ func (b *UnsafeLinkBuffer) WriteBuffer(buf *LinkBuffer) error {
 // recycle returns a buffer made by Slice, consumed by WriteBuffer, to the pool.
 func (b *UnsafeLinkBuffer) recycle() {
 	b.scratch = nil // WriteBuffer released it
-	b.consumed, b.writing, b.fresh, b.closed, b.fromSlice = false, false, false, false, false
-	b.unflushed, b.booked = 0, 0
-	b.state.Store(0)
+	b.consumed, b.closed, b.fromSlice = false, false, false
 	sliceBuffers.Put(b)
 }
 
@@ -200,13 +197,13 @@ func (b *UnsafeLinkBuffer) Flush() error {
 	if !b.writing {
 		return nil
 	}
-	if t := b.tail; t != nil {
+	if t := b.tail(); t != nil {
 		for n := b.flush; n != t; n = n.next {
 			n.seal()
 		}
 		t.flushed = t.end
-		b.flush = t
 	}
+	b.flush = nil // an idle writer keeps no pointer but its tail slot
 	total := b.unflushed
 	b.unflushed, b.booked = 0, 0
 	b.endWrite(total)
@@ -245,8 +242,10 @@ func (b *UnsafeLinkBuffer) bookAck(n int) (int, error) {
 	if n < 0 || n > b.booked {
 		return b.Len(), fmt.Errorf("%w: bookAck(%d) after booking %d bytes", errLinkBufferMisuse, n, b.booked)
 	}
-	b.tail.end += n
-	b.unflushed += n
+	if n > 0 { // only after a book, so the writer is busy and has a tail
+		b.tail().end += n
+		b.unflushed += n
+	}
 	if err := b.Flush(); err != nil {
 		return 0, err
 	}
@@ -265,34 +264,17 @@ func (b *UnsafeLinkBuffer) checkWrite(n int) error {
 }
 
 // beginWrite marks the writer busy from its first write until Flush, so the
-// reader does not free the tail meanwhile.
+// reader does not free the tail meanwhile. The same add tells it which tail
+// slot to use: if the reader freed the chain since the last Flush, the slot
+// it moves to is empty, and the write starts a new chain.
 func (b *UnsafeLinkBuffer) beginWrite() {
 	if b.writing {
 		return
 	}
 	b.writing = true
-	if b.state.Add(stateBusy)&stateReclaiming != 0 {
-		b.waitReclaim()
-	}
-}
-
-// waitReclaim blocks until the reader's reclaim, which beginWrite met, ends.
-// Rare: the reader frees an empty chain in a few steps that never block.
-// The writer locks reclaimMu, announces itself with stateWaiting and locks
-// it again, which blocks until the reader unlocks it on its way out.
-func (b *UnsafeLinkBuffer) waitReclaim() {
-	b.reclaimMu.Lock()
-	for {
-		s := b.state.Load()
-		if s&stateReclaiming == 0 {
-			break // ended before we could announce ourselves
-		}
-		if b.state.CompareAndSwap(s, s|stateWaiting) {
-			b.reclaimMu.Lock() // until the reader unlocks it
-			break
-		}
-	}
-	b.reclaimMu.Unlock()
+	s := b.state.Add(stateBusy)
+	b.wslot = uint8(s>>1) & 1
+	b.flush = b.tail()
 }
 
 // endWrite publishes total more bytes and marks the writer idle, in one
@@ -308,7 +290,7 @@ func (b *UnsafeLinkBuffer) endWrite(total int) {
 			b.dropFresh()
 		}
 	}
-	if t := b.tail; t != nil && t.end == 0 && t.pooled && t.soleOwner() {
+	if t := b.tail(); t != nil && t.end == 0 && t.pooled && t.soleOwner() {
 		// Nothing was published in it, so the reader never reads its memory.
 		t.freeMemory()
 	}
@@ -325,7 +307,8 @@ func (b *UnsafeLinkBuffer) dropFresh() {
 		n.release()
 		n = next
 	}
-	b.head, b.flush, b.tail = nil, nil, nil
+	b.head, b.flush = nil, nil
+	b.setTail(nil)
 	b.fresh = false
 }
 
@@ -338,7 +321,7 @@ func (b *UnsafeLinkBuffer) grow(n int) *linkBufferNode {
 // growSized returns the tail with at least n bytes of room, linking a new
 // node of size bytes (size ≥ n) when it has less.
 func (b *UnsafeLinkBuffer) growSized(n, size int) *linkBufferNode {
-	t := b.tail
+	t := b.tail()
 	if t == nil {
 		t = newNode(size)
 		b.start(t)
@@ -361,10 +344,11 @@ func (b *UnsafeLinkBuffer) growSized(n, size int) *linkBufferNode {
 // link appends n, holding no published bytes, after the tail, or starts
 // the chain with it.
 func (b *UnsafeLinkBuffer) link(n *linkBufferNode) {
-	if b.tail == nil {
+	t := b.tail()
+	if t == nil {
 		b.start(n)
 		return
 	}
-	b.tail.next = n
-	b.tail = n
+	t.next = n
+	b.setTail(n)
 }
