@@ -71,7 +71,7 @@ type connection struct {
 	owner      Connection // handed to callbacks: c, or the *TCPConnection around c
 	server     *server    // nil unless accepted by a server
 	handleFunc func()     // c.handle, made once so handing it to the runner does not allocate
-	remoteAddr net.Addr   // set before publishing when known, else looked up once under mu
+	peer4      uint64     // an IPv4 peer, packed by packIPv4; 0 when the address is elsewhere (see remoteAddrLocked)
 	stats      *counters  // the poller's counters once registered
 
 	inputBuffer  *LinkBuffer // reader side: the user; writer side: the poller
@@ -134,6 +134,47 @@ type connection struct {
 type connCold struct {
 	closeCallbacks []CloseCallback
 	localAddr      net.Addr // looked up on first use
+	remoteAddr     net.Addr // set when known at setup and not an IPv4 peer, else made on first use
+}
+
+// setRemoteAddr records the peer's address before c is published: an IPv4
+// TCP address in the connection itself, any other in c.cold, made for it.
+func (c *connection) setRemoteAddr(addr net.Addr) {
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.Zone == "" {
+		if ip4 := ta.IP.To4(); ip4 != nil && ta.Port >= 0 && ta.Port <= 0xffff {
+			c.peer4 = packIPv4([4]byte(ip4), uint16(ta.Port))
+			return
+		}
+	}
+	if addr != nil {
+		c.mu.Lock()
+		c.coldLocked().remoteAddr = addr
+		c.mu.Unlock()
+	}
+}
+
+// packIPv4 packs an IPv4 address and port with a set top bit, so that no
+// address packs to 0.
+func packIPv4(ip [4]byte, port uint16) uint64 {
+	return 1<<63 | uint64(ip[0])<<40 | uint64(ip[1])<<32 | uint64(ip[2])<<24 | uint64(ip[3])<<16 | uint64(port)
+}
+
+// remoteAddrLocked returns the peer's address if it is known, making the
+// net.Addr of a packed IPv4 peer on first use. c.mu must be held.
+func (c *connection) remoteAddrLocked() net.Addr {
+	if c.cold != nil && c.cold.remoteAddr != nil {
+		return c.cold.remoteAddr
+	}
+	if c.peer4 == 0 {
+		return nil
+	}
+	p := c.peer4
+	addr := &net.TCPAddr{
+		IP:   net.IPv4(byte(p>>40), byte(p>>32), byte(p>>24), byte(p>>16)).To4(),
+		Port: int(uint16(p)),
+	}
+	c.coldLocked().remoteAddr = addr
+	return addr
 }
 
 // coldLocked returns c.cold, making it on first use. c.mu must be held.
@@ -313,13 +354,18 @@ func (c *connection) LocalAddr() net.Addr {
 func (c *connection) RemoteAddr() net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.remoteAddr == nil && c.acquireFD() {
+	if addr := c.remoteAddrLocked(); addr != nil {
+		return addr
+	}
+	var addr net.Addr
+	if c.acquireFD() {
 		if sa, err := sys.Getpeername(c.fd); err == nil {
-			c.remoteAddr = sys.SockaddrToAddr(*c.network, sa)
+			addr = sys.SockaddrToAddr(*c.network, sa)
+			c.coldLocked().remoteAddr = addr
 		}
 		c.releaseFD()
 	}
-	return c.remoteAddr
+	return addr
 }
 
 // SetReadTimeout bounds each blocking read; zero or less means no bound.
@@ -418,7 +464,7 @@ func (c *connection) opError(op string, err error) error {
 	if c.cold != nil {
 		local = c.cold.localAddr
 	}
-	remote := c.remoteAddr
+	remote := c.remoteAddrLocked()
 	c.mu.Unlock()
 	return &net.OpError{Op: op, Net: *c.network, Source: local, Addr: remote, Err: err}
 }

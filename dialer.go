@@ -180,7 +180,7 @@ func dialSocket(ctx context.Context, c *connection, owner Connection, network st
 		network = "unix"
 	}
 	c.init(fd, network, owner)
-	c.remoteAddr = remote
+	c.setRemoteAddr(remote)
 	if err = c.connect(ctx, sa); err != nil {
 		if !c.close() {
 			_ = sys.Close(fd)

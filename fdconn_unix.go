@@ -33,7 +33,7 @@ func (c *connection) connect(ctx context.Context, sa sys.Sockaddr) error {
 	case <-trigger:
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return Exception(ErrDialTimeout, "dial "+c.remoteAddr.String())
+			return Exception(ErrDialTimeout, "dial "+addrString(c.RemoteAddr()))
 		}
 		return ctx.Err()
 	}
@@ -67,7 +67,7 @@ func newPolledConnection(fd int, network string, remote net.Addr) (*connection, 
 	c := &connection{}
 	c.init(fd, network, nil)
 	c.owner = c
-	c.remoteAddr = remote
+	c.setRemoteAddr(remote)
 	if network == "tcp" {
 		_ = sys.SetNoDelay(fd, true)
 	}

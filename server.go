@@ -118,7 +118,7 @@ func (s *server) onAcceptable(_ poller.Poll) error {
 			return nil
 		}
 		s.acceptPause = 0
-		s.serveConn(fd, peer.Addr(s.listener.Addr().Network()))
+		s.serveConn(fd, &peer)
 	}
 	return nil
 }
@@ -188,7 +188,7 @@ type connWrapper interface {
 // serveConn sets up an accepted connection: OnPrepare, then polling, then
 // OnConnect on the runner.
 // Called on the poller goroutine.
-func (s *server) serveConn(fd int, remote net.Addr) {
+func (s *server) serveConn(fd int, peer *sys.Peer) {
 	if limit := s.opts.maxConnections; limit > 0 && s.active.Load() >= int64(limit) {
 		_ = sys.Close(fd)
 		detachedCounters.refused.Add(1)
@@ -197,9 +197,14 @@ func (s *server) serveConn(fd int, remote net.Addr) {
 			slog.Int("limit", limit), slog.Int64("refused_total", n))
 		return
 	}
+	// An IPv4 peer is packed into the connection; only others get a net.Addr.
+	var remote net.Addr
 	network := "tcp"
-	if remote != nil {
-		network = remote.Network()
+	ip4, port, isIPv4 := peer.IPv4()
+	if !isIPv4 {
+		if remote = peer.Addr(s.listener.Addr().Network()); remote != nil {
+			network = remote.Network()
+		}
 	}
 	if network == "tcp" {
 		_ = sys.SetNoDelay(fd, true)
@@ -208,7 +213,11 @@ func (s *server) serveConn(fd int, remote net.Addr) {
 	c.init(fd, network, nil)
 	c.owner = c
 	c.server = s
-	c.remoteAddr = remote
+	if isIPv4 {
+		c.peer4 = packIPv4(ip4, port)
+	} else {
+		c.setRemoteAddr(remote)
+	}
 	c.setMaxInput(s.opts.maxInputBuffer)
 	c.readTimeout.Store(int64(s.opts.readTimeout))
 	c.writeTimeout.Store(int64(s.opts.writeTimeout))

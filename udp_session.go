@@ -74,7 +74,7 @@ func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 	c := sess.connection
 	c.init(s.fd, l.network, sess)
 	c.detached = true // the fd is the listener's
-	c.remoteAddr = net.UDPAddrFromAddrPort(peer)
+	c.setRemoteAddr(net.UDPAddrFromAddrPort(peer))
 	p := s.op.Poller().(*poller.Poller)
 	// An operator that is never registered: it ties the session to its
 	// poller's idle wheel and counters.
@@ -286,7 +286,7 @@ func (sess *udpSession) Reader() Reader { return sess }
 func (sess *udpSession) Writer() Writer { return sess }
 
 // RemoteAddr returns the peer's address, a *net.UDPAddr.
-func (sess *udpSession) RemoteAddr() net.Addr { return sess.remoteAddr }
+func (sess *udpSession) RemoteAddr() net.Addr { return sess.connection.RemoteAddr() }
 
 // The Reader methods first move the next datagram in if the window is empty.
 

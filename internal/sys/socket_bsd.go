@@ -38,6 +38,14 @@ type Peer struct {
 	sa unix.Sockaddr
 }
 
+// IPv4 returns the peer's IPv4 address and port, if it is one.
+func (p *Peer) IPv4() (ip [4]byte, port uint16, ok bool) {
+	if sa, isInet4 := p.sa.(*unix.SockaddrInet4); isInet4 {
+		return sa.Addr, uint16(sa.Port), true
+	}
+	return ip, 0, false
+}
+
 // Addr returns the peer's address for network ("tcp…" or "unix…"), or nil
 // when the kernel reported none.
 func (p *Peer) Addr(network string) net.Addr {

@@ -35,6 +35,15 @@ type Peer struct {
 	raw unix.RawSockaddrAny
 }
 
+// IPv4 returns the peer's IPv4 address and port, if it is one.
+func (p *Peer) IPv4() (ip [4]byte, port uint16, ok bool) {
+	if p.raw.Addr.Family != unix.AF_INET {
+		return ip, 0, false
+	}
+	in := (*unix.RawSockaddrInet4)(unsafe.Pointer(&p.raw))
+	return in.Addr, ntohs(in.Port), true
+}
+
 // Addr returns the peer's address for network ("tcp…" or "unix…"), or nil
 // when the kernel reported none (an unnamed unix socket gives an empty name).
 func (p *Peer) Addr(network string) net.Addr {

@@ -27,6 +27,9 @@ const IOVMax = 1024
 // without sockets.
 type Peer struct{}
 
+// IPv4 reports false: there is no address on this platform.
+func (p *Peer) IPv4() (ip [4]byte, port uint16, ok bool) { return ip, 0, false }
+
 // Addr returns nil: there is no address on this platform.
 func (p *Peer) Addr(network string) net.Addr { return nil }
 
