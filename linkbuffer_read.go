@@ -208,6 +208,9 @@ func (b *UnsafeLinkBuffer) scratchCopy(n int) []byte {
 // readInto copies the next len(p) bytes into p and advances past them. The
 // caller has already consumed them, so they count on top of Len.
 func (b *UnsafeLinkBuffer) readInto(p []byte) {
+	if len(p) == 0 {
+		return // an empty buffer has no node to start from
+	}
 	l := b.Len() + len(p)
 	for node := b.firstReadable(l); ; node = node.next {
 		k := copy(p, node.buf[node.off:node.off+node.readable(l)])
@@ -224,6 +227,9 @@ func (b *UnsafeLinkBuffer) readInto(p []byte) {
 // peekInto copies the next len(p) bytes into p (len(p) ≤ Len) without
 // advancing.
 func (b *UnsafeLinkBuffer) peekInto(p []byte) {
+	if len(p) == 0 {
+		return // an empty buffer has no node to start from
+	}
 	l := b.Len()
 	for node := b.firstReadable(l); ; node = node.next {
 		k := copy(p, node.buf[node.off:node.off+node.readable(l)])

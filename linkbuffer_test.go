@@ -3,6 +3,7 @@ package netpoll
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -538,6 +539,96 @@ func TestLinkBufferEmptyHoldsNoNode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLinkBufferNoNodeReads plays every reader method on a buffer with no
+// node, new or emptied by a reclaim: none may follow the missing chain.
+func TestLinkBufferNoNodeReads(t *testing.T) {
+	tests := []struct {
+		name string
+		read func(b *LinkBuffer) error
+	}{
+		{"Len", func(b *LinkBuffer) error { return wantInt(b.Len(), 0) }},
+		{"IsEmpty", func(b *LinkBuffer) error { return wantInt(boolInt(b.IsEmpty()), 1) }},
+		{"Next(0)", func(b *LinkBuffer) error { _, err := b.Next(0); return err }},
+		{"Peek(0)", func(b *LinkBuffer) error { _, err := b.Peek(0); return err }},
+		{"Skip(0)", func(b *LinkBuffer) error { return b.Skip(0) }},
+		{"Next(1) fails", func(b *LinkBuffer) error { return wantShort(b.Next(1)) }},
+		{"Peek(1) fails", func(b *LinkBuffer) error { return wantShort(b.Peek(1)) }},
+		{"ReadByte fails", func(b *LinkBuffer) error {
+			_, err := b.ReadByte()
+			return wantShort(nil, err)
+		}},
+		{"Until fails", func(b *LinkBuffer) error {
+			if _, err := b.Until('\n'); !errors.Is(err, errLinkBufferNoDelim) {
+				return fmt.Errorf("Until = %v; want errLinkBufferNoDelim", err)
+			}
+			return nil
+		}},
+		{"Slice(0)", func(b *LinkBuffer) error {
+			s, err := b.Slice(0)
+			if err == nil {
+				err = wantInt(s.Len(), 0)
+			}
+			return err
+		}},
+		{"Bytes", func(b *LinkBuffer) error { return wantInt(len(b.Bytes()), 0) }},
+		{"GetBytes", func(b *LinkBuffer) error { return wantInt(len(b.GetBytes(nil)), 0) }},
+		{"GetBytes into room", func(b *LinkBuffer) error { return wantInt(len(b.GetBytes(make([][]byte, 2))), 0) }},
+		{"indexByte", func(b *LinkBuffer) error { return wantInt(b.indexByte('x', 0), -1) }},
+		{"peekInto and readInto nothing", func(b *LinkBuffer) error {
+			b.peekInto(nil)
+			b.readInto(nil)
+			return nil
+		}},
+		{"Release", func(b *LinkBuffer) error { return b.Release() }},
+		{"MallocAck(0)", func(b *LinkBuffer) error { return b.MallocAck(0) }},
+		{"Flush", func(b *LinkBuffer) error { return b.Flush() }},
+	}
+	for _, tt := range tests {
+		for _, emptied := range []bool{false, true} {
+			name := tt.name + "/new"
+			if emptied {
+				name = tt.name + "/reclaimed"
+			}
+			t.Run(name, func(t *testing.T) {
+				b := NewLinkBuffer()
+				defer b.Close()
+				if emptied {
+					writeFlush(t, b, "gone")
+					b.Skip(4)
+					b.Release()
+				}
+				if err := tt.read(b); err != nil {
+					t.Fatal(err)
+				}
+				if held := heldNodes(b); held != "" {
+					t.Fatalf("buffer holds %s; want no node", held)
+				}
+			})
+		}
+	}
+}
+
+func wantInt(got, want int) error {
+	if got != want {
+		return fmt.Errorf("got %d; want %d", got, want)
+	}
+	return nil
+}
+
+func boolInt(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func wantShort(_ []byte, err error) error {
+	if !errors.Is(err, errLinkBufferShort) {
+		return fmt.Errorf("err = %v; want errLinkBufferShort", err)
+	}
+	return nil
 }
 
 // TestLinkBufferIdleFootprint measures the heap an emptied buffer keeps:
