@@ -279,9 +279,7 @@ func (l *lazyChan) signal() {
 func (c *connection) register(p *poller.Poller, connecting bool) error {
 	op := p.Alloc()
 	op.FD = c.fd
-	op.OnRead = c.onReadable
-	op.OnWrite = c.onWritable
-	op.OnHup = c.onHangup
+	poller.SetOwner(op, (*connEvents)(c))
 	// Everything close reads is set before Control: once the fd is armed,
 	// the poller may see an EOF and the handler close c at once.
 	c.operator = op
@@ -302,6 +300,15 @@ func (c *connection) register(p *poller.Poller, connecting bool) error {
 	}
 	return nil
 }
+
+// connEvents is a connection seen by its poller: the exported methods the
+// poller's Owner interface needs, kept off the connection so they never
+// show on TCPConnection and UnixConnection, which embed it.
+type connEvents connection
+
+func (e *connEvents) OnReadable(p poller.Poll) error { return (*connection)(e).onReadable(p) }
+func (e *connEvents) OnWritable(p poller.Poll) error { return (*connection)(e).onWritable(p) }
+func (e *connEvents) OnHangup(p poller.Poll) error   { return (*connection)(e).onHangup(p) }
 
 // acquireFD reports whether the fd is still open, and if so keeps it open
 // until releaseFD. Every syscall on fd sits between the two.

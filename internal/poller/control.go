@@ -90,11 +90,13 @@ func (p *Poller) handle(op *FDOperator, gen uint32, readable, writable, hup bool
 		return
 	}
 	if hup {
-		if op.OnRead != nil {
+		if op.reads() {
 			// An owner that reads for itself decides when to let go: a peer's
 			// half-close (EPOLLRDHUP) still leaves input to read and output to
 			// send, so only report it.
-			if op.OnHup != nil {
+			if op.owner != nil {
+				op.owner.OnHangup(p)
+			} else if op.OnHup != nil {
 				op.OnHup(p)
 			}
 			return
@@ -105,6 +107,10 @@ func (p *Poller) handle(op *FDOperator, gen uint32, readable, writable, hup bool
 
 // handleRead runs OnRead or the Inputs path. It returns false if op was hung up.
 func (p *Poller) handleRead(op *FDOperator) bool {
+	if op.owner != nil {
+		op.owner.OnReadable(p) // the owner acts on its own errors
+		return true
+	}
 	if op.OnRead != nil {
 		op.OnRead(p) // the owner acts on its own errors
 		return true
@@ -133,6 +139,10 @@ func (p *Poller) handleRead(op *FDOperator) bool {
 // handleWrite runs OnWrite or the Outputs path. It returns false if op was
 // hung up.
 func (p *Poller) handleWrite(op *FDOperator) bool {
+	if op.owner != nil {
+		op.owner.OnWritable(p) // the owner acts on its own errors
+		return true
+	}
 	if op.OnWrite != nil {
 		op.OnWrite(p) // the owner acts on its own errors
 		return true
@@ -162,7 +172,12 @@ func (p *Poller) hangUp(op *FDOperator) {
 	detached, _ := p.detachLocked(op)
 	p.fdMu.RUnlock()
 	op.mu.Unlock()
-	if detached && op.OnHup != nil {
+	if !detached {
+		return
+	}
+	if op.owner != nil {
+		op.owner.OnHangup(p)
+	} else if op.OnHup != nil {
 		op.OnHup(p)
 	}
 }

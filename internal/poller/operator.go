@@ -45,6 +45,10 @@ type FDOperator struct {
 	// OutputAck reports that n bytes of the Outputs buffers were written.
 	OutputAck func(n int) (err error)
 
+	// owner, if set, receives the events in place of OnRead, OnWrite and
+	// OnHup; see SetOwner.
+	owner Owner
+
 	// Set once when the operator's chunk is created.
 	poller *Poller
 	index  int32
@@ -61,6 +65,27 @@ type FDOperator struct {
 	// Guarded by mu.
 	interest   interest
 	registered bool
+}
+
+// Owner receives an operator's events in place of its OnRead, OnWrite and
+// OnHup fields, as if all three were set. A connection registers this way
+// because three method values would cost it three heap objects (48 bytes)
+// for as long as it lives.
+type Owner interface {
+	OnReadable(p Poll) error
+	OnWritable(p Poll) error
+	OnHangup(p Poll) error
+}
+
+// SetOwner makes owner receive op's events. Like the callback fields, it is
+// set before the operator is registered; Free clears it.
+func SetOwner(op *FDOperator, owner Owner) {
+	op.owner = owner
+}
+
+// reads reports whether op's owner reads for itself (OnRead or an Owner).
+func (op *FDOperator) reads() bool {
+	return op.OnRead != nil || op.owner != nil
 }
 
 // interest is the set of readiness kinds an operator is registered for.
@@ -100,6 +125,7 @@ func (op *FDOperator) publish() uint32 {
 func (op *FDOperator) reset() {
 	op.FD = -1
 	op.OnRead, op.OnWrite, op.OnHup = nil, nil, nil
+	op.owner = nil
 	op.Inputs, op.InputAck = nil, nil
 	op.Outputs, op.OutputAck = nil, nil
 	op.interest, op.registered = 0, false
