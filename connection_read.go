@@ -371,6 +371,9 @@ func (c *connection) onReadable(_ poller.Poll) error {
 		c.onInput(length)
 		return nil
 	}
+	// Nothing read: end the booking, so the buffer does not keep the booked
+	// node (and its memory) until the next read.
+	_, _ = c.inputBuffer.bookAck(0)
 	if err == syscall.EAGAIN {
 		return nil
 	}
