@@ -70,7 +70,7 @@ type connection struct {
 	operator   *poller.FDOperator
 	owner      Connection // handed to callbacks: c, or the *TCPConnection around c
 	server     *server    // nil unless accepted by a server
-	handleFunc func()     // c.handle, made once so handing it to the runner does not allocate
+	handleFunc func()     // c.handle for a custom runner, made on first use; see runHandler
 	peer4      uint64     // an IPv4 peer, packed by packIPv4; 0 when the address is elsewhere (see remoteAddrLocked)
 	stats      *counters  // the poller's counters once registered
 
@@ -104,6 +104,7 @@ type connection struct {
 
 	// Write side.
 	writerState   atomic.Int32
+	trackIndex    int32    // the connection's place in its server's list; guarded by server.mu
 	writeTrigger  lazyChan // a blocked flusher or dialer waits on it; capacity 1
 	writeLock     lazyChan // serialises the net.Conn Write callers; capacity 1
 	writeTimeout  atomic.Int64
@@ -204,7 +205,6 @@ func (c *connection) init(fd int, network string, owner Connection) {
 	c.fd = fd
 	c.network = internNetwork(network)
 	c.owner = owner
-	c.handleFunc = c.handle
 	c.setMaxInput(defaultMaxInputBuffer)
 	c.inputBuffer = NewLinkBuffer()
 	c.outputBuffer = NewLinkBuffer()
@@ -225,7 +225,8 @@ func internNetwork(network string) *string {
 			return &knownNetworks[i]
 		}
 	}
-	return &network
+	own := network // a copy, so that only this path puts a string on the heap
+	return &own
 }
 
 // setMaxInput sets the unread input at which the poller stops reading,

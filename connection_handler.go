@@ -11,7 +11,7 @@ package netpoll
 // kickHandler starts the handler unless it is running.
 func (c *connection) kickHandler() {
 	if c.pending.Add(1) == 1 {
-		runTask(*c.ctx.Load(), c.handleFunc)
+		runHandler(c)
 	}
 }
 

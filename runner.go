@@ -30,9 +30,30 @@ import (
 // runnerFunc is the current runner; replaced by SetRunner and DisableGopool.
 var runnerFunc atomic.Pointer[func(ctx context.Context, f func())]
 
+// defaultRun is the default pool's run; runnerFunc points at it while no
+// other runner is set.
+// Set in init: a variable initializer would be an initialization cycle.
+var defaultRun func(ctx context.Context, f func())
+
 func init() {
-	run := defaultPool.run
-	runnerFunc.Store(&run)
+	defaultRun = defaultPool.run
+	runnerFunc.Store(&defaultRun)
+}
+
+// runHandler hands c.handle to the runner. The default pool queues the
+// connection itself; another runner needs a func, made once per connection
+// (only one goroutine at a time starts a connection's handler, and the
+// pending counter orders one start after the last).
+func runHandler(c *connection) {
+	run := runnerFunc.Load()
+	if run == &defaultRun {
+		defaultPool.push(task{conn: c})
+		return
+	}
+	if c.handleFunc == nil {
+		c.handleFunc = c.handle
+	}
+	(*run)(*c.ctx.Load(), c.handleFunc)
 }
 
 // runTask hands f to the current runner.
@@ -48,8 +69,7 @@ func runTask(ctx context.Context, f func()) {
 // Deprecated: use [Configure] with Config.Runner.
 func SetRunner(f func(ctx context.Context, f func())) {
 	if f == nil {
-		run := defaultPool.run
-		runnerFunc.Store(&run)
+		runnerFunc.Store(&defaultRun)
 		return
 	}
 	runnerFunc.Store(&f)
@@ -86,8 +106,27 @@ type worker struct {
 var defaultPool = &workerPool{}
 
 func (wp *workerPool) run(_ context.Context, f func()) {
+	wp.push(task{f: f})
+}
+
+// task is a queued call: f, or the handler of conn, which needs no func
+// value (a method value per connection would cost it 16 bytes for life).
+type task struct {
+	f    func()
+	conn *connection
+}
+
+func (t task) run() {
+	if t.conn != nil {
+		t.conn.handle()
+		return
+	}
+	t.f()
+}
+
+func (wp *workerPool) push(t task) {
 	wp.mu.Lock()
-	wp.tasks.push(f)
+	wp.tasks.push(t)
 	if wp.called {
 		wp.mu.Unlock()
 		return
@@ -122,8 +161,8 @@ func (wp *workerPool) serve(w *worker) {
 	wp.mu.Lock()
 	wp.called = false
 	for {
-		f := wp.tasks.pop()
-		if f == nil {
+		t, ok := wp.tasks.pop()
+		if !ok {
 			if !wp.parkLocked(w) {
 				return
 			}
@@ -139,7 +178,7 @@ func (wp *workerPool) serve(w *worker) {
 		} else {
 			wp.mu.Unlock()
 		}
-		f()
+		t.run()
 		wp.mu.Lock()
 	}
 }
@@ -197,33 +236,33 @@ func (wp *workerPool) drain() {
 
 // taskQueue is a growable ring of tasks, oldest first.
 type taskQueue struct {
-	buf  []func()
+	buf  []task
 	head int // index of the oldest task
 	n    int // tasks queued
 }
 
-func (q *taskQueue) push(f func()) {
+func (q *taskQueue) push(t task) {
 	if q.n == len(q.buf) {
 		q.grow()
 	}
-	q.buf[(q.head+q.n)%len(q.buf)] = f
+	q.buf[(q.head+q.n)%len(q.buf)] = t
 	q.n++
 }
 
-// pop returns the oldest task, or nil when the queue is empty.
-func (q *taskQueue) pop() func() {
+// pop returns the oldest task; ok is false when the queue is empty.
+func (q *taskQueue) pop() (t task, ok bool) {
 	if q.n == 0 {
-		return nil
+		return task{}, false
 	}
-	f := q.buf[q.head]
-	q.buf[q.head] = nil
+	t = q.buf[q.head]
+	q.buf[q.head] = task{}
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
-	return f
+	return t, true
 }
 
 func (q *taskQueue) grow() {
-	buf := make([]func(), max(2*len(q.buf), 64))
+	buf := make([]task, max(2*len(q.buf), 64))
 	for i := range q.n {
 		buf[i] = q.buf[(q.head+i)%len(q.buf)]
 	}

@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"context"
+	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -17,16 +18,16 @@ func TestTaskQueueKeepsOrderAcrossGrowth(t *testing.T) {
 		for range k {
 			i := next
 			next++
-			q.push(func() { got = append(got, i) })
+			q.push(task{f: func() { got = append(got, i) }})
 		}
 	}
 	pop := func(k int) {
 		for range k {
-			f := q.pop()
-			if f == nil {
-				t.Fatalf("pop on a queue holding %d tasks returned nil", q.n)
+			tk, ok := q.pop()
+			if !ok {
+				t.Fatalf("pop on a queue holding %d tasks found none", q.n)
 			}
-			f()
+			tk.run()
 		}
 	}
 	// Wrap the ring before it grows, so growth has to unwrap it.
@@ -36,7 +37,7 @@ func TestTaskQueueKeepsOrderAcrossGrowth(t *testing.T) {
 	pop(150)
 	push(1000)
 	pop(q.n)
-	if f := q.pop(); f != nil {
+	if _, ok := q.pop(); ok {
 		t.Fatal("pop on an empty queue returned a task")
 	}
 	for i, v := range got {
@@ -176,5 +177,44 @@ func waitGroupWithin(t *testing.T, wg *sync.WaitGroup, limit time.Duration) {
 	case <-ch:
 	case <-time.After(limit):
 		t.Fatalf("tasks still pending after %v", limit)
+	}
+}
+
+// A runner set by the user gets every handler start, and the default pool
+// is back once it is cleared.
+func TestCustomRunnerRunsHandlers(t *testing.T) {
+	var calls atomic.Int64
+	SetRunner(func(_ context.Context, f func()) {
+		calls.Add(1)
+		go f()
+	})
+	defer func() {
+		SetRunner(nil)
+		if runnerFunc.Load() != &defaultRun {
+			t.Error("SetRunner(nil) did not restore the default pool")
+		}
+	}()
+	ln := newLocalListener(t, "tcp")
+	startServer(t, ln, echoHandler)
+	conn, err := DialConnection("tcp", ln.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range 20 {
+		msg := []byte{byte(i), 1, 2, 3}
+		if _, err := conn.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(conn, got); err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(msg) {
+			t.Fatalf("echo %v; want %v", got, msg)
+		}
+	}
+	if n := calls.Load(); n < 20 {
+		t.Fatalf("the custom runner started %d handlers for 20 round trips; want at least 20", n)
 	}
 }

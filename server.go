@@ -33,11 +33,11 @@ type server struct {
 	wrapConn func(c *connection, onConnect OnConnect) OnConnect
 
 	mu       sync.Mutex
-	conns    map[*connection]struct{} // guarded by mu
-	listener Listener                 // guarded by mu
-	acceptOp *poller.FDOperator       // guarded by mu
-	backoff  *time.Timer              // guarded by mu; resumes accepting after EMFILE
-	stopping bool                     // guarded by mu
+	conns    []*connection      // guarded by mu; each knows its index (trackIndex)
+	listener Listener           // guarded by mu
+	acceptOp *poller.FDOperator // guarded by mu
+	backoff  *time.Timer        // guarded by mu; resumes accepting after EMFILE
+	stopping bool               // guarded by mu
 
 	done     chan error   // Serve returns what arrives here
 	active   atomic.Int64 // connections open
@@ -65,7 +65,6 @@ func newServer(onRequest OnRequest, opts *options) *server {
 	return &server{
 		onRequest: onRequest,
 		opts:      opts,
-		conns:     make(map[*connection]struct{}),
 		done:      make(chan error, 1),
 	}
 }
@@ -268,7 +267,7 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 		_ = c.SetIdleTimeout(s.opts.idleTimeout)
 	}
 	if c.connectPending.Load() {
-		runTask(*c.ctx.Load(), c.handleFunc)
+		runHandler(c)
 	}
 }
 
@@ -287,7 +286,8 @@ func (s *server) track(c *connection) bool {
 	if s.stopping {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	c.trackIndex = int32(len(s.conns))
+	s.conns = append(s.conns, c)
 	s.active.Add(1)
 	return true
 }
@@ -295,8 +295,12 @@ func (s *server) track(c *connection) bool {
 // forget removes a closed connection from the server's set.
 func (s *server) forget(c *connection) {
 	s.mu.Lock()
-	if _, ok := s.conns[c]; ok {
-		delete(s.conns, c)
+	if i := int(c.trackIndex); i < len(s.conns) && s.conns[i] == c {
+		last := s.conns[len(s.conns)-1]
+		s.conns[i] = last
+		last.trackIndex = int32(i)
+		s.conns[len(s.conns)-1] = nil
+		s.conns = s.conns[:len(s.conns)-1]
 		s.active.Add(-1)
 	}
 	s.mu.Unlock()
@@ -363,10 +367,7 @@ func (s *server) Shutdown(ctx context.Context) error {
 // the poller cannot start its handler after the check.
 func (s *server) closeIdle() int {
 	s.mu.Lock()
-	conns := make([]*connection, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := append([]*connection(nil), s.conns...)
 	s.mu.Unlock()
 	busy := 0
 	for _, c := range conns {

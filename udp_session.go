@@ -151,7 +151,7 @@ func (sess *udpSession) serveWith(srv *server) bool {
 // start runs OnConnect, if one is held, once the first datagram is in.
 func (sess *udpSession) start() {
 	if c := sess.connection; c.connectPending.Load() {
-		runTask(*c.ctx.Load(), c.handleFunc)
+		runHandler(c)
 	}
 }
 
