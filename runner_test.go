@@ -214,7 +214,9 @@ func TestCustomRunnerRunsHandlers(t *testing.T) {
 			t.Fatalf("echo %v; want %v", got, msg)
 		}
 	}
-	if n := calls.Load(); n < 20 {
-		t.Fatalf("the custom runner started %d handlers for 20 round trips; want at least 20", n)
+	// A running handler takes input that arrives meanwhile, so there may be
+	// fewer starts than round trips, but never none.
+	if n := calls.Load(); n == 0 {
+		t.Fatal("the custom runner started no handler; the default pool ran them")
 	}
 }
