@@ -12,9 +12,15 @@ import (
 )
 
 // Event buffer sizes: start small, double whenever a wait fills the buffer.
+// The cap is small on purpose. The poller reads every ready socket of a batch
+// before the handlers run, so a batch of thousands holds thousands of filled
+// input nodes at once and makes the first request wait for every read: at
+// 1,000 busy connections a cap of 128 cost less CPU per request than 8,192
+// (1 KiB echo 6.4-6.6 against 6.9-8.0 us), and one more epoll_wait per 128
+// events costs nothing measurable.
 const (
 	minEvents = 128
-	maxEvents = 8192
+	maxEvents = 128
 )
 
 // wakeIndex is the epoll data of the eventfd; operators have indexes >= 0.

@@ -11,9 +11,10 @@ import (
 )
 
 // Event buffer sizes: start small, double whenever a wait fills the buffer.
+// Capped at 128 for the reason given in epoll_linux.go.
 const (
 	minEvents = 128
-	maxEvents = 8192
+	maxEvents = 128
 )
 
 // errAgain is the "not ready" errno; package sys returns it bare.
