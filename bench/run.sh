@@ -4,6 +4,7 @@
 #   bash bench/run.sh --quick          # every server, fewer workloads, 1 rep, < 3 min
 #   bash bench/run.sh                  # full suite, 3 reps, ~20 min
 #   bash bench/run.sh --reps 5 --servers "ours cloudwego c"
+#   bash bench/run.sh --workloads open:1000:64 --rate 55000   # tails at one load for all
 #
 # Each server runs pinned to CPU 0 with GOMAXPROCS=1, the load generator to
 # CPU 1. Every load is bounded in time and goes to 127.0.0.1 only. Servers are
@@ -33,6 +34,8 @@ reps=""
 servers="c ours ours-inline cloudwego gnet nbio gonet"
 out=""
 nice_level=-10
+only=""
+fixed_rate=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -40,6 +43,8 @@ while [ $# -gt 0 ]; do
 	--servers) servers=$2; shift ;;
 	--out) out=$2; shift ;;
 	--nice) nice_level=$2; shift ;;
+	--workloads) only=$2; shift ;;
+	--rate) fixed_rate=$2; shift ;;
 	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -53,6 +58,10 @@ else
 	reps=${reps:-3}; warm=1; dur=5; hold=3; gate=3; retries=2; retry_budget=12
 	workloads="closed:100:64 closed:1000:64 closed:1000:1024 stream:10:65536 idle:10000:0 idle:19000:0 open:1000:64"
 fi
+# --workloads "mode:conns:size …" runs only those; --rate R drives the
+# open-loop (latency) workload at R req/s for every server instead of at
+# half of each one's own 64 B x 1,000 peak, to compare tails at one load.
+[ -n "$only" ] && workloads=$only
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 [ "$quick" = 1 ] && stamp="$stamp-quick"
 out=${out:-results/$stamp}
@@ -189,7 +198,9 @@ run_one() { # rep server mode conns size
 	[ "$mode" = idle ] && wl="idle-$conns"
 	[ "$mode" = stream ] && wl="stream-${conns}x64KiB"
 	[ "$mode" = open ] && wl="latency-${conns}x$size"
-	if [ "$mode" = open ]; then
+	if [ "$mode" = open ] && [ -n "$fixed_rate" ]; then
+		rate=$fixed_rate
+	elif [ "$mode" = open ]; then
 		local p=${peak[$s]:-}
 		if [ -z "$p" ]; then
 			say "skip $s $wl: no peak measured"
