@@ -257,7 +257,11 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 		// Hold the handler until registration is done, so OnConnect runs first.
 		c.pending.Store(1)
 	}
-	p := pollers.PickFor(sourceHash(remote))
+	var key uint64
+	if pollers.BySource() {
+		key = c.sourceHash()
+	}
+	p := pollers.PickFor(key)
 	if err := c.register(p, false); err != nil {
 		c.close()
 		return
@@ -271,10 +275,17 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 	}
 }
 
-// sourceHash keys the SourceAddrHash load balance: the peer's IP.
-func sourceHash(addr net.Addr) uint64 {
-	if tcp, ok := addr.(*net.TCPAddr); ok {
-		return maphash.Bytes(hashSeed, tcp.IP)
+// sourceHash keys the SourceAddrHash load balance: the peer's IP, packed or
+// not. Called before c is published.
+func (c *connection) sourceHash() uint64 {
+	if p := c.peer4; p != 0 {
+		ip := [4]byte{byte(p >> 40), byte(p >> 32), byte(p >> 24), byte(p >> 16)}
+		return maphash.Bytes(hashSeed, ip[:])
+	}
+	if c.cold != nil {
+		if tcp, ok := c.cold.remoteAddr.(*net.TCPAddr); ok {
+			return maphash.Bytes(hashSeed, tcp.IP)
+		}
 	}
 	return 0
 }

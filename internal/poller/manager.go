@@ -158,6 +158,12 @@ func (m *Manager) Pick() *Poller {
 	return cur.all[(m.next.Add(1)-1)%uint64(cur.active)]
 }
 
+// BySource reports whether the load balance is SourceAddrHash, so a caller
+// hashes the peer's address only when PickFor will use it.
+func (m *Manager) BySource() bool {
+	return LoadBalance(m.lb.Load()) == SourceAddrHash
+}
+
 // PickFor is Pick for the fd of a peer whose address hashes to key: under
 // SourceAddrHash it returns poller key % n, so one source always gets the same
 // poller while the count stays; the other policies ignore key.
