@@ -76,6 +76,9 @@ type connection struct {
 
 	inputBuffer  *LinkBuffer // reader side: the user; writer side: the poller
 	outputBuffer *LinkBuffer // both sides: the goroutine holding writerState
+	// The buffers themselves, in the connection's own allocation: one object
+	// fewer each, and the headers sit next to the fields every read touches.
+	inBuf, outBuf LinkBuffer
 
 	// fdRefs packs the closing bit with the count of goroutines inside a
 	// syscall on fd; see acquireFD.
@@ -206,8 +209,8 @@ func (c *connection) init(fd int, network string, owner Connection) {
 	c.network = internNetwork(network)
 	c.owner = owner
 	c.setMaxInput(defaultMaxInputBuffer)
-	c.inputBuffer = NewLinkBuffer()
-	c.outputBuffer = NewLinkBuffer()
+	c.inputBuffer = &c.inBuf
+	c.outputBuffer = &c.outBuf
 	c.bookSize = int32(readBufferSize.Load())
 	c.stats = &detachedCounters
 	c.ctx.Store(&backgroundContext)
