@@ -31,8 +31,8 @@ import (
 var runnerFunc atomic.Pointer[func(ctx context.Context, f func())]
 
 // defaultRun is the default pool's run; runnerFunc points at it while no
-// other runner is set.
-// Set in init: a variable initializer would be an initialization cycle.
+// other runner is set. It is set in init, since an initializer would make an
+// initialization cycle.
 var defaultRun func(ctx context.Context, f func())
 
 func init() {
@@ -138,13 +138,10 @@ func (wp *workerPool) push(t task) {
 // idle. It unlocks mu.
 func (wp *workerPool) callLocked() {
 	wp.called = true
-	var w *worker
 	if n := len(wp.idle); n > 0 {
-		w = wp.idle[n-1]
+		w := wp.idle[n-1]
 		wp.idle[n-1] = nil
 		wp.idle = wp.idle[:n-1]
-	}
-	if w != nil {
 		wp.mu.Unlock()
 		w.wake <- true
 		return
