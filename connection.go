@@ -141,46 +141,6 @@ type connCold struct {
 	remoteAddr     net.Addr // set when known at setup and not an IPv4 peer, else made on first use
 }
 
-// setRemoteAddr records the peer's address before c is published: an IPv4
-// TCP address in the connection itself, any other in c.cold, made for it.
-func (c *connection) setRemoteAddr(addr net.Addr) {
-	if ta, ok := addr.(*net.TCPAddr); ok && ta.Zone == "" {
-		if ip4 := ta.IP.To4(); ip4 != nil && ta.Port >= 0 && ta.Port <= 0xffff {
-			c.peer4 = packIPv4([4]byte(ip4), uint16(ta.Port))
-			return
-		}
-	}
-	if addr != nil {
-		c.mu.Lock()
-		c.coldLocked().remoteAddr = addr
-		c.mu.Unlock()
-	}
-}
-
-// packIPv4 packs an IPv4 address and port with a set top bit, so that no
-// address packs to 0.
-func packIPv4(ip [4]byte, port uint16) uint64 {
-	return 1<<63 | uint64(ip[0])<<40 | uint64(ip[1])<<32 | uint64(ip[2])<<24 | uint64(ip[3])<<16 | uint64(port)
-}
-
-// remoteAddrLocked returns the peer's address if it is known, making the
-// net.Addr of a packed IPv4 peer on first use. c.mu must be held.
-func (c *connection) remoteAddrLocked() net.Addr {
-	if c.cold != nil && c.cold.remoteAddr != nil {
-		return c.cold.remoteAddr
-	}
-	if c.peer4 == 0 {
-		return nil
-	}
-	p := c.peer4
-	addr := &net.TCPAddr{
-		IP:   net.IPv4(byte(p>>40), byte(p>>32), byte(p>>24), byte(p>>16)).To4(),
-		Port: int(uint16(p)),
-	}
-	c.coldLocked().remoteAddr = addr
-	return addr
-}
-
 // coldLocked returns c.cold, making it on first use. c.mu must be held.
 func (c *connection) coldLocked() *connCold {
 	if c.cold == nil {
@@ -214,22 +174,6 @@ func (c *connection) init(fd int, network string, owner Connection) {
 	c.bookSize = int32(readBufferSize.Load())
 	c.stats = &detachedCounters
 	c.ctx.Store(&backgroundContext)
-}
-
-// knownNetworks are the network names a connection points at, so that it
-// holds a pointer rather than a string header.
-var knownNetworks = [...]string{"tcp", "tcp4", "tcp6", "unix", "unixpacket", "udp", "udp4", "udp6"}
-
-// internNetwork returns a pointer to a shared copy of network when it is a
-// known name; any other name gets its own.
-func internNetwork(network string) *string {
-	for i := range knownNetworks {
-		if knownNetworks[i] == network {
-			return &knownNetworks[i]
-		}
-	}
-	own := network // a copy, so that only this path puts a string on the heap
-	return &own
 }
 
 // setMaxInput sets the unread input at which the poller stops reading,
@@ -346,38 +290,6 @@ func (c *connection) Reader() Reader { return c }
 
 // Writer returns the connection's zero-copy output side: c itself.
 func (c *connection) Writer() Writer { return c }
-
-// LocalAddr returns the local network address.
-func (c *connection) LocalAddr() net.Addr {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cold := c.coldLocked()
-	if cold.localAddr == nil && c.acquireFD() {
-		if sa, err := sys.Getsockname(c.fd); err == nil {
-			cold.localAddr = sys.SockaddrToAddr(*c.network, sa)
-		}
-		c.releaseFD()
-	}
-	return cold.localAddr
-}
-
-// RemoteAddr returns the remote network address.
-func (c *connection) RemoteAddr() net.Addr {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if addr := c.remoteAddrLocked(); addr != nil {
-		return addr
-	}
-	var addr net.Addr
-	if c.acquireFD() {
-		if sa, err := sys.Getpeername(c.fd); err == nil {
-			addr = sys.SockaddrToAddr(*c.network, sa)
-			c.coldLocked().remoteAddr = addr
-		}
-		c.releaseFD()
-	}
-	return addr
-}
 
 // SetReadTimeout bounds each blocking read; zero or less means no bound.
 func (c *connection) SetReadTimeout(timeout time.Duration) error {

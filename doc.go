@@ -9,7 +9,9 @@
 //   - linkbuffer.go: the LinkBuffer, a chain of pooled memory nodes. Every
 //     connection reads into one and writes from another.
 //   - connection*.go: a connection's state, its read path (waiting for input,
-//     timeouts), write path (Flush, back-pressure) and close.
+//     timeouts), write path (Flush, back-pressure), addresses and close.
+//   - runner.go: the pool of goroutines that runs OnConnect and OnRequest,
+//     one shared queue for all its workers.
 //   - eventloop.go, server.go: the server; listener.go and dialer.go.
 //   - internal/poller: the pollers, one goroutine each around epoll_wait or kevent.
 //   - internal/sys: raw system calls.

@@ -275,21 +275,6 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 	}
 }
 
-// sourceHash keys the SourceAddrHash load balance: the peer's IP, packed or
-// not. Called before c is published.
-func (c *connection) sourceHash() uint64 {
-	if p := c.peer4; p != 0 {
-		ip := [4]byte{byte(p >> 40), byte(p >> 32), byte(p >> 24), byte(p >> 16)}
-		return maphash.Bytes(hashSeed, ip[:])
-	}
-	if c.cold != nil {
-		if tcp, ok := c.cold.remoteAddr.(*net.TCPAddr); ok {
-			return maphash.Bytes(hashSeed, tcp.IP)
-		}
-	}
-	return 0
-}
-
 // track adds c to the server's set, unless the server is stopping.
 func (s *server) track(c *connection) bool {
 	s.mu.Lock()
