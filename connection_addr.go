@@ -34,6 +34,11 @@ func packIPv4(ip [4]byte, port uint16) uint64 {
 	return 1<<63 | uint64(ip[0])<<40 | uint64(ip[1])<<32 | uint64(ip[2])<<24 | uint64(ip[3])<<16 | uint64(port)
 }
 
+// unpackIPv4 is the inverse of packIPv4.
+func unpackIPv4(p uint64) (ip [4]byte, port uint16) {
+	return [4]byte{byte(p >> 40), byte(p >> 32), byte(p >> 24), byte(p >> 16)}, uint16(p)
+}
+
 // remoteAddrLocked returns the peer's address if it is known, making the
 // net.Addr of a packed IPv4 peer on first use. c.mu must be held.
 func (c *connection) remoteAddrLocked() net.Addr {
@@ -43,11 +48,8 @@ func (c *connection) remoteAddrLocked() net.Addr {
 	if c.peer4 == 0 {
 		return nil
 	}
-	p := c.peer4
-	addr := &net.TCPAddr{
-		IP:   net.IPv4(byte(p>>40), byte(p>>32), byte(p>>24), byte(p>>16)).To4(),
-		Port: int(uint16(p)),
-	}
+	ip, port := unpackIPv4(c.peer4)
+	addr := sys.NewTCPAddr(ip[:], int(port), "")
 	c.coldLocked().remoteAddr = addr
 	return addr
 }
@@ -100,11 +102,14 @@ func (c *connection) RemoteAddr() net.Addr {
 	return addr
 }
 
+// hashSeed seeds sourceHash for the life of the process.
+var hashSeed = maphash.MakeSeed()
+
 // sourceHash keys the SourceAddrHash load balance: the peer's IP, packed or
 // not. Called before c is published.
 func (c *connection) sourceHash() uint64 {
-	if p := c.peer4; p != 0 {
-		ip := [4]byte{byte(p >> 40), byte(p >> 32), byte(p >> 24), byte(p >> 16)}
+	if c.peer4 != 0 {
+		ip, _ := unpackIPv4(c.peer4)
 		return maphash.Bytes(hashSeed, ip[:])
 	}
 	if c.cold != nil {

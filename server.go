@@ -3,7 +3,6 @@ package netpoll
 import (
 	"context"
 	"errors"
-	"hash/maphash"
 	"log/slog"
 	"net"
 	"sync"
@@ -58,8 +57,6 @@ const (
 	maxAcceptPause = time.Second
 	acceptBatch    = 128 // accepts per readiness event, so other fds get their turn
 )
-
-var hashSeed = maphash.MakeSeed()
 
 func newServer(onRequest OnRequest, opts *options) *server {
 	return &server{

@@ -35,19 +35,6 @@ func SockaddrToAddr(network string, sa unix.Sockaddr) net.Addr {
 	return nil
 }
 
-// newTCPAddr makes a *net.TCPAddr whose IP shares its allocation, so an
-// accepted connection's address costs one object, not two. A 4-byte ip is
-// an IPv4 address, which net reports as 4 bytes too.
-func newTCPAddr(ip []byte, port int, zone string) *net.TCPAddr {
-	box := new(struct {
-		addr net.TCPAddr
-		ip   [16]byte
-	})
-	n := copy(box.ip[:], ip)
-	box.addr = net.TCPAddr{IP: box.ip[:n:n], Port: port, Zone: zone}
-	return &box.addr
-}
-
 // inetAddr returns the IP (4 bytes for IPv4, as net reports it), port and zone
 // of an internet socket address.
 func inetAddr(sa unix.Sockaddr) (ip net.IP, port int, zone string, ok bool) {

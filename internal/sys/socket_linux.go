@@ -50,10 +50,10 @@ func (p *Peer) Addr(network string) net.Addr {
 	switch p.raw.Addr.Family {
 	case unix.AF_INET:
 		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(&p.raw))
-		return newTCPAddr(in.Addr[:], int(ntohs(in.Port)), "")
+		return NewTCPAddr(in.Addr[:], int(ntohs(in.Port)), "")
 	case unix.AF_INET6:
 		in := (*unix.RawSockaddrInet6)(unsafe.Pointer(&p.raw))
-		return newTCPAddr(in.Addr[:], int(ntohs(in.Port)), zoneName(in.Scope_id))
+		return NewTCPAddr(in.Addr[:], int(ntohs(in.Port)), zoneName(in.Scope_id))
 	case unix.AF_UNIX:
 		// As package net reports them: a name up to its first NUL, and an
 		// abstract or unnamed address (leading NUL) with '@' for that NUL.
