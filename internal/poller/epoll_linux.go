@@ -11,17 +11,14 @@ import (
 	"github.com/ccb70390/netpoll/internal/sys"
 )
 
-// Event buffer sizes: start small, double whenever a wait fills the buffer.
-// The cap is small on purpose. The poller reads every ready socket of a batch
-// before the handlers run, so a batch of thousands holds thousands of filled
-// input nodes at once and makes the first request wait for every read: at
-// 1,000 busy connections a cap of 128 cost less CPU per request than 8,192
-// (1 KiB echo 6.4-6.6 against 6.9-8.0 us), and one more epoll_wait per 128
-// events costs nothing measurable.
-const (
-	minEvents = 128
-	maxEvents = 128
-)
+// maxEvents is the most events one wait returns, small on purpose. The
+// poller reads every ready socket of a batch before the handlers run, so a
+// batch of thousands holds thousands of filled input nodes at once and makes
+// the first request wait for every read: at 1,000 busy connections 128 cost
+// less CPU per request than the 8,192 the buffer used to grow to (1 KiB echo
+// 6.4-6.6 against 6.9-8.0 us), and one more epoll_wait per 128 events costs
+// nothing measurable.
+const maxEvents = 128
 
 // wakeIndex is the epoll data of the eventfd; operators have indexes >= 0.
 const wakeIndex = -1
@@ -89,7 +86,7 @@ func (p *Poller) open() error {
 		return err
 	}
 	p.epfd, p.wakefd, p.epollFile, p.epollRaw = epfd, wakefd, file, raw
-	p.events = make([]sys.EpollEvent, minEvents)
+	p.events = make([]sys.EpollEvent, maxEvents)
 	// Made once: a closure made per wait would allocate.
 	p.waitReady = func(uintptr) bool {
 		p.waited, p.waitErr = sys.EpollWait(p.epfd, p.events, 0)
@@ -145,9 +142,6 @@ func (p *Poller) dispatch(n int) {
 			ev.Events&(unix.EPOLLIN|hupEvents) != 0,
 			ev.Events&unix.EPOLLOUT != 0,
 			ev.Events&hupEvents != 0)
-	}
-	if n == len(p.events) && n < maxEvents {
-		p.events = make([]sys.EpollEvent, 2*n)
 	}
 }
 

@@ -10,12 +10,9 @@ import (
 	"github.com/ccb70390/netpoll/internal/sys"
 )
 
-// Event buffer sizes: start small, double whenever a wait fills the buffer.
-// Capped at 128 for the reason given in epoll_linux.go.
-const (
-	minEvents = 128
-	maxEvents = 128
-)
+// maxEvents is the most events one wait returns, small for the reason
+// given in epoll_linux.go.
+const maxEvents = 128
 
 // errAgain is the "not ready" errno; package sys returns it bare.
 var errAgain error = unix.EAGAIN
@@ -45,7 +42,7 @@ func (p *Poller) open() error {
 		sys.Close(kq)
 		return err
 	}
-	p.events = make([]unix.Kevent_t, minEvents)
+	p.events = make([]unix.Kevent_t, maxEvents)
 	return nil
 }
 
@@ -87,9 +84,6 @@ func (p *Poller) dispatch(n int) {
 		case unix.EVFILT_WRITE:
 			p.handle(op, gen, false, true, hup)
 		}
-	}
-	if n == len(p.events) && n < maxEvents {
-		p.events = make([]unix.Kevent_t, 2*n)
 	}
 }
 
