@@ -53,45 +53,44 @@ type Conn interface {
 }
 
 // connection is every Connection of the library: accepted by a server,
-// dialed, or made from a file descriptor.
-//
-// Lifecycle, one way only:
-//
-//	open ──(Close, or the peer's EOF once input is handled, or a timeout)──▶ closing
-//	closing ──(last in-flight syscall user leaves)──▶ finalized (fd closed, op freed)
-//
-// The fd is closed only in finalize, which runs exactly once after the
-// closing bit is set in fdRefs and no goroutine is inside a syscall on it, so
-// an fd number is never used after the kernel could have reused it.
+// dialed, or made from a file descriptor; under a TLS session or as one
+// peer of a UDP listener too, with a layer (connection_layer.go). Its
+// lifecycle is the life word, drawn in connection_close.go.
 type connection struct {
 	// Set before the connection is published, then read-only.
 	fd         int
 	network    *string // interned: see internNetwork
 	operator   *poller.FDOperator
-	owner      Connection // handed to callbacks: c, or the *TCPConnection around c
+	owner      Connection // handed to callbacks: c, or the layer's Connection around c
+	layer      layer      // nil for a plain connection; see connection_layer.go
 	server     *server    // nil unless accepted by a server
 	handleFunc func()     // c.handle for a custom runner, made on first use; see runHandler
 	peer4      uint64     // an IPv4 peer, packed by packIPv4; 0 when the address is elsewhere (see remoteAddrLocked)
 	stats      *counters  // the poller's counters once registered
 
-	inputBuffer  *LinkBuffer // reader side: the user; writer side: the poller
-	outputBuffer *LinkBuffer // both sides: the goroutine holding writerState
-	// The buffers themselves, in the connection's own allocation: one object
+	// The user's buffers: the socket's own (inBuf, outBuf) for a plain
+	// connection, the layer's otherwise. inputBuffer: reader side the
+	// user, writer side the poller (or the layer); outputBuffer: the
+	// goroutine holding writerState.
+	inputBuffer  *LinkBuffer
+	outputBuffer *LinkBuffer
+	// The socket's buffers, in the connection's own allocation: one object
 	// fewer each, and the headers sit next to the fields every read touches.
 	inBuf, outBuf LinkBuffer
 
-	// fdRefs packs the closing bit with the count of goroutines inside a
-	// syscall on fd; see acquireFD.
-	fdRefs       atomic.Int64
-	closing      atomic.Bool // set once by the first close
-	userClosed   atomic.Bool // set by the user's first Close
-	closed       lazyChan    // closed by the first close; wakes every waiter
-	finalized    atomic.Bool // fd closed; buffers may be freed by their last user
-	detached     bool        // Detach: finalize leaves the fd open; written before closing is set
-	callbacksRan bool        // guarded by mu; the close callbacks ran, later ones run at once
-	counted      bool        // counted in stats.open; set by register
-	peerClosed   atomic.Bool // the peer's EOF (or reset) was read: no more input will come
-	connecting   atomic.Bool // a non-blocking connect is in progress
+	// life is the lifecycle: open, closing, closed, and the holders that
+	// keep the fd and the buffers; see connection_close.go.
+	life       atomic.Int64
+	closed     lazyChan    // closed by the first close; wakes every waiter
+	userClosed atomic.Bool // set by the user's first Close
+	// Input state, not lifecycle: the peer's EOF (or a reset) was read and
+	// no more input will come; a non-blocking connect is in progress.
+	peerClosed   atomic.Bool
+	connecting   atomic.Bool
+	callbacksRan bool // guarded by mu; the close callbacks ran, later ones run at once
+	counted      bool // counted in stats.open; set by register
+	inputLent    bool // owned by the reader side: slices handed out since the last Release
+	outputLent   bool // owned by the writer side: Malloc memory handed out since the last Flush
 
 	// Read side.
 	readerState  atomic.Int32 // sideFree, sideBusy or sideClosed; see lockReader
@@ -120,6 +119,7 @@ type connection struct {
 	pending        atomic.Int32
 	disconnect     atomic.Int32 // disconnectPending, disconnectRunning or disconnectDone
 	connectPending atomic.Bool  // OnConnect has not returned yet; cleared by the handler after it
+	idleWatched    atomic.Bool  // filed in its poller's idle wheel, or about to be; see startIdleWatch
 	ctx            atomic.Pointer[context.Context]
 	onRequest      atomic.Pointer[OnRequest]
 	onConnect      atomic.Pointer[OnConnect]
@@ -153,11 +153,8 @@ func (c *connection) coldLocked() *connCold {
 const (
 	sideFree   int32 = iota // no goroutine uses the side
 	sideBusy                // one goroutine uses it
-	sideClosed              // the connection is finalized and the side's buffer freed
+	sideClosed              // the connection closed and the side's buffer was disposed of
 )
-
-// fdClosing is the closing bit of fdRefs; the low bits count users.
-const fdClosing = int64(1) << 62
 
 // maxBookSize bounds one read: larger reads stop paying for themselves.
 const maxBookSize = 256 << 10
@@ -246,6 +243,8 @@ func (c *connection) register(p *poller.Poller, connecting bool) error {
 		c.operator = nil
 		return err
 	}
+	// An idle timeout set before polling (in OnPrepare) starts now.
+	c.startIdleWatch()
 	return nil
 }
 
@@ -258,37 +257,15 @@ func (e *connEvents) OnReadable(p poller.Poll) error { return (*connection)(e).o
 func (e *connEvents) OnWritable(p poller.Poll) error { return (*connection)(e).onWritable(p) }
 func (e *connEvents) OnHangup(p poller.Poll) error   { return (*connection)(e).onHangup(p) }
 
-// acquireFD reports whether the fd is still open, and if so keeps it open
-// until releaseFD. Every syscall on fd sits between the two.
-func (c *connection) acquireFD() bool {
-	for {
-		v := c.fdRefs.Load()
-		if v&fdClosing != 0 {
-			return false
-		}
-		if c.fdRefs.CompareAndSwap(v, v+1) {
-			return true
-		}
-	}
-}
-
-// releaseFD ends a syscall user; the last one out after closing finalizes.
-func (c *connection) releaseFD() {
-	if c.fdRefs.Add(-1) == fdClosing {
-		c.finalize()
-	}
-}
-
-// IsActive reports whether the connection is open.
-func (c *connection) IsActive() bool { return !c.closing.Load() }
-
 // Fd returns the connection's file descriptor.
 func (c *connection) Fd() int { return c.fd }
 
-// Reader returns the connection's zero-copy input side: c itself.
+// Reader returns the connection's zero-copy input side: c itself, whose
+// methods read through the layer, if any.
 func (c *connection) Reader() Reader { return c }
 
-// Writer returns the connection's zero-copy output side: c itself.
+// Writer returns the connection's zero-copy output side: c itself, whose
+// methods write through the layer, if any.
 func (c *connection) Writer() Writer { return c }
 
 // SetReadTimeout bounds each blocking read; zero or less means no bound.
@@ -314,7 +291,7 @@ func (c *connection) SetDeadline(t time.Time) error {
 // SetReadDeadline sets the deadline for reads, including ones already
 // blocked. A zero t clears it.
 func (c *connection) SetReadDeadline(t time.Time) error {
-	if c.closing.Load() {
+	if c.closingStarted() {
 		return c.opError("set", Exception(ErrConnClosed, ""))
 	}
 	c.readDeadline.set(t)
@@ -324,7 +301,7 @@ func (c *connection) SetReadDeadline(t time.Time) error {
 // SetWriteDeadline sets the deadline for writes, including ones already
 // blocked. A zero t clears it.
 func (c *connection) SetWriteDeadline(t time.Time) error {
-	if c.closing.Load() {
+	if c.closingStarted() {
 		return c.opError("set", Exception(ErrConnClosed, ""))
 	}
 	c.writeDeadline.set(t)
@@ -339,7 +316,7 @@ func (c *connection) SetOnRequest(onRequest OnRequest) error {
 		return nil
 	}
 	c.onRequest.Store(&onRequest)
-	if c.inputBuffer.Len() > 0 || c.peerClosed.Load() {
+	if c.Len() > 0 || c.inBuf.Len() > 0 || c.inputEnded() {
 		c.kickHandler()
 	}
 	return nil

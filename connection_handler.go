@@ -15,8 +15,14 @@ func (c *connection) kickHandler() {
 	}
 }
 
-// handle is the handler goroutine's body.
+// handle is the handler goroutine's body. It holds the connection while it
+// runs (see hold): a close meanwhile wakes whatever the handler waits for,
+// but frees nothing and runs no close callback until the handler returns.
 func (c *connection) handle() {
+	if !c.hold() {
+		return
+	}
+	defer c.release(false)
 	for {
 		seen := c.pending.Load()
 		if c.connectPending.Load() {
@@ -24,15 +30,21 @@ func (c *connection) handle() {
 			// close leaves OnDisconnect to us (see startDisconnect).
 			c.runOnConnect()
 			c.connectPending.Store(false)
-			if c.peerClosed.Load() {
+			if c.inputEnded() {
 				c.startDisconnect()
 			}
 		}
 		c.serveInput()
-		if c.peerClosed.Load() && c.finishAfterPeerClose() {
-			return
+		if c.inputEnded() {
+			// The poller started OnDisconnect at the peer's FIN unless
+			// OnConnect was running; a layer's own end (TLS close_notify)
+			// is found here. startDisconnect runs it once either way.
+			c.startDisconnect()
+			if c.finishAfterPeerClose() {
+				return
+			}
 		}
-		if c.closing.Load() {
+		if c.closingStarted() {
 			return
 		}
 		if c.pending.CompareAndSwap(seen, 0) {
@@ -57,9 +69,11 @@ func (c *connection) runOnConnect() {
 
 // serveInput calls OnRequest while unread input remains and either the last
 // call consumed some or new input arrived, so a handler that waits for more
-// bytes does not make the library spin.
+// bytes does not make the library spin. Under a layer, new input is what
+// the layer made of the socket's (refillInput).
 func (c *connection) serveInput() {
-	for !c.closing.Load() {
+	for !c.closingStarted() {
+		c.refillInput()
 		onRequest := c.onRequest.Load()
 		before := c.inputBuffer.Len()
 		if onRequest == nil || before == 0 {
@@ -71,10 +85,29 @@ func (c *connection) serveInput() {
 			return
 		}
 		after := c.inputBuffer.Len()
+		if c.layer != nil {
+			c.refillInput()
+			if after >= before && c.inputBuffer.Len() == after {
+				return
+			}
+			continue
+		}
 		if after >= before && c.pending.Load() == events {
 			return
 		}
 	}
+}
+
+// refillInput has the layer, if any, move what the socket brought into the
+// user's input, unless a reader elsewhere holds the read side (it refills
+// for itself). A layer's failure closes the connection and is the next
+// read's error.
+func (c *connection) refillInput() {
+	if c.layer == nil || !c.readerState.CompareAndSwap(sideFree, sideBusy) {
+		return
+	}
+	_ = c.layer.refill()
+	c.unlockReader()
 }
 
 // finishAfterPeerClose closes a connection whose peer closed, once its
@@ -111,7 +144,7 @@ const (
 // makes it run once.
 func (c *connection) startDisconnect() {
 	onDisconnect := c.onDisconnect.Load()
-	if onDisconnect == nil || c.closing.Load() {
+	if onDisconnect == nil || c.closingStarted() {
 		c.disconnect.CompareAndSwap(disconnectPending, disconnectDone)
 		return
 	}
@@ -120,7 +153,10 @@ func (c *connection) startDisconnect() {
 	}
 	ctx := *c.ctx.Load()
 	runTask(ctx, func() {
-		c.runCallback("OnDisconnect", func() { (*onDisconnect)(ctx, c.owner) })
+		if c.hold() {
+			c.runCallback("OnDisconnect", func() { (*onDisconnect)(ctx, c.owner) })
+			c.release(false)
+		}
 		c.disconnect.Store(disconnectDone)
 		c.kickHandler()
 	})

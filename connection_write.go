@@ -1,38 +1,32 @@
 package netpoll
 
-import (
-	"errors"
-	"sync"
-	"syscall"
-	"time"
+import "errors"
 
-	"github.com/ccb70390/netpoll/internal/poller"
-	"github.com/ccb70390/netpoll/internal/sys"
-)
-
-// maxFlushSlices bounds the slices handed to one writev.
-const maxFlushSlices = 64
+// The Writer side of every connection, written once: plain, TLS and UDP
+// differ only in how the flushed output leaves (see layer).
 
 // lockWriter claims the write side for one zero-copy call. A second
-// concurrent writer gets ErrConcurrentAccess.
+// concurrent writer gets ErrConcurrentAccess; after a close every call gets
+// ErrConnClosed.
 func (c *connection) lockWriter() error {
 	if c.writerState.CompareAndSwap(sideFree, sideBusy) {
-		if c.closing.Load() {
+		if c.closingStarted() {
 			c.unlockWriter()
 			return Exception(ErrConnClosed, "write")
 		}
 		return nil
 	}
-	if c.writerState.Load() == sideClosed {
+	if c.closingStarted() || c.writerState.Load() == sideClosed {
 		return Exception(ErrConnClosed, "write")
 	}
 	return Exception(ErrConcurrentAccess, "write")
 }
 
-// unlockWriter ends a write call; after finalize the writer frees the output.
+// unlockWriter ends a write call; after the close the writer frees the
+// output.
 func (c *connection) unlockWriter() {
 	c.writerState.Store(sideFree)
-	if c.finalized.Load() {
+	if c.life.Load()&lifeClosed != 0 {
 		c.freeOutput()
 	}
 }
@@ -43,6 +37,7 @@ func (c *connection) Malloc(n int) (buf []byte, err error) {
 		return nil, err
 	}
 	defer c.unlockWriter()
+	c.outputLent = true
 	return c.outputBuffer.Malloc(n)
 }
 
@@ -106,8 +101,14 @@ func (c *connection) Append(w Writer) (err error) {
 
 // Flush sends everything written. It blocks until all of it is in the
 // kernel, the write timeout or deadline passes (ErrWriteTimeout), or the
-// connection closes (ErrConnClosed). When the write timeout (not a deadline)
-// passes, Flush also closes the connection.
+// connection closes (ErrConnClosed).
+//
+// When the write timeout (not a deadline) passes, Flush also closes the
+// connection: its output is half sent. After any other failure the
+// connection stays open and the unsent output keeps its own copy of every
+// byte it referenced (a WriteBinary of 4 KiB or more, a WriteDirect), so the
+// caller may release or reuse that memory at once; a later Flush sends the
+// rest.
 func (c *connection) Flush() (err error) {
 	if err = c.lockWriter(); err != nil {
 		return err
@@ -116,143 +117,40 @@ func (c *connection) Flush() (err error) {
 	if err = c.outputBuffer.Flush(); err != nil {
 		return err
 	}
-	err = c.flushOutput()
-	if errors.Is(err, ErrWriteTimeout) && !c.writeDeadline.exceeded() {
-		// #6: a peer that took no output for the whole write timeout is
-		// gone or hostile. The unsent output cannot be taken back (part of
-		// a message may be in the kernel), so the stream is useless, and a
-		// handler that goes on would pile up output without bound.
-		c.close()
+	c.outputLent = false
+	if err = c.sendOutput(); err != nil {
+		c.afterFailedSend(err)
 	}
 	return err
 }
 
-// flushOutput writes the flushed output until it is all sent. The caller
-// holds the write side.
-func (c *connection) flushOutput() error {
-	for !c.outputBuffer.IsEmpty() {
-		n, err := c.writeOutput()
-		if n > 0 {
-			if err := c.outputBuffer.Skip(n); err != nil {
-				return err
-			}
-			if err := c.outputBuffer.Release(); err != nil {
-				return err
-			}
-			c.touch()
-		}
-		if err != nil {
-			if err = c.afterWriteError(err); err != nil {
-				return err
-			}
-		}
+// sendOutput sends the flushed output: through the layer, or straight to
+// the socket. The caller holds the write side.
+func (c *connection) sendOutput() error {
+	if c.layer != nil {
+		return c.layer.send()
 	}
-	return nil
+	return c.flushOutput()
 }
 
-// writeScratch is the slice and iovec space of one writev. It is pooled, not
-// kept per connection: output that sits in one node (the common case) needs
-// none, and a connection that spans nodes borrows it for one call. Kept per
-// connection it cost 2.5 KB of every idle connection's heap.
-type writeScratch struct {
-	slices [maxFlushSlices][]byte
-	iovs   [maxFlushSlices]sys.Iovec
+// afterFailedSend settles output that could not be sent. A peer that took
+// nothing for the whole write timeout is gone or hostile: the connection
+// closes, since part of a message may be in the kernel and a handler that
+// goes on would pile up output without bound. Otherwise (a deadline, an
+// error) the unsent output stops referencing the caller's memory, which the
+// documented WriteBinary, Flush, Release sequence gives back to a pool
+// right after this returns. Output that was dropped whole (a datagram)
+// leaves nothing to settle.
+func (c *connection) afterFailedSend(err error) {
+	if c.outputBuffer.IsEmpty() {
+		return
+	}
+	if errors.Is(err, ErrWriteTimeout) && !c.writeDeadline.exceeded() {
+		c.close()
+		return
+	}
+	c.outputBuffer.ownReferences()
 }
-
-var writeScratchPool = sync.Pool{New: func() any { return new(writeScratch) }}
-
-// writeOutput sends the flushed output with one write when it sits in one
-// node, else with one writev of up to maxFlushSlices nodes.
-func (c *connection) writeOutput() (int, error) {
-	first := c.outputBuffer.GetBytes(c.firstSlice[:])
-	single := len(first) == 1 && len(first[0]) == c.outputBuffer.Len()
-	if single {
-		n, err := c.writeSlices(first, nil)
-		c.firstSlice[0] = nil
-		return n, err
-	}
-	c.firstSlice[0] = nil
-	s := writeScratchPool.Get().(*writeScratch)
-	slices := c.outputBuffer.GetBytes(s.slices[:])
-	n, err := c.writeSlices(slices, s.iovs[:])
-	clear(s.slices[:len(slices)])
-	writeScratchPool.Put(s)
-	return n, err
-}
-
-// writeSlices is one write or writev on fd.
-func (c *connection) writeSlices(slices [][]byte, iovs []sys.Iovec) (int, error) {
-	if !c.acquireFD() {
-		return 0, Exception(ErrConnClosed, "flush")
-	}
-	defer c.releaseFD()
-	var n int
-	var err error
-	if len(slices) == 1 {
-		n, err = sys.Write(c.fd, slices[0])
-	} else {
-		n, err = sys.Writev(c.fd, slices, iovs)
-	}
-	c.countWrite(n, err)
-	return n, err
-}
-
-// countWrite adds one write system call to the metrics.
-func (c *connection) countWrite(n int, err error) {
-	if n > 0 {
-		c.stats.writes.Add(1)
-		c.stats.bytesWritten.Add(uint64(n))
-	}
-	if err != nil && err != syscall.EAGAIN {
-		c.stats.writeErrors.Add(1)
-	}
-}
-
-// afterWriteError waits for the socket to drain after EAGAIN; any other
-// error ends the write.
-func (c *connection) afterWriteError(err error) error {
-	if err != syscall.EAGAIN {
-		if c.closing.Load() {
-			return Exception(ErrConnClosed, "flush")
-		}
-		return Exception(err, "flush")
-	}
-	return c.waitWritable()
-}
-
-// waitWritable blocks until the poller sees the socket drain, the write
-// deadline or timeout passes, or the connection closes.
-func (c *connection) waitWritable() error {
-	// Made before write interest is armed, so the poller's wake-up has a channel.
-	trigger, closed := c.writeTrigger.get(1), c.closed.get(0)
-	if !c.acquireFD() {
-		return Exception(ErrConnClosed, "flush")
-	}
-	err := c.operator.Control(poller.PollR2RW)
-	c.releaseFD()
-	if err != nil {
-		return Exception(ErrConnClosed, "flush")
-	}
-	var timer <-chan time.Time
-	if timeout := c.writeTimeout.Load(); timeout > 0 {
-		timer = c.armTimer(&c.writeTimer, time.Duration(timeout))
-		defer c.writeTimer.Stop()
-	}
-	deadlineC := c.writeDeadline.wait() // always: a deadline set later must wake this wait
-	select {
-	case <-trigger:
-		return nil
-	case <-closed:
-		return Exception(ErrConnClosed, "flush")
-	case <-deadlineC:
-	case <-timer:
-	}
-	c.stats.writeTimeouts.Add(1)
-	return Exception(ErrWriteTimeout, "")
-}
-
-// wakeWriter tells a writer waiting for the socket to drain to try again.
-func (c *connection) wakeWriter() { c.writeTrigger.signal() }
 
 // Write writes p, as net.Conn requires: all of it, or an error with the
 // count written. It writes from p directly without copying, and blocks while
@@ -274,34 +172,19 @@ func (c *connection) Write(p []byte) (n int, err error) {
 	if c.outputBuffer.MallocLen() > 0 || !c.outputBuffer.IsEmpty() {
 		// Output written through the Writer goes first, to keep the order.
 		if err = c.outputBuffer.Flush(); err == nil {
-			err = c.flushOutput()
-		}
-		if err != nil {
-			return 0, c.opError("write", err)
-		}
-	}
-	for n < len(p) {
-		written, err := c.writeSlice(p[n:])
-		n += written
-		if written > 0 {
-			c.touch()
-		}
-		if err != nil {
-			if err = c.afterWriteError(err); err != nil {
-				return n, c.opError("write", err)
+			c.outputLent = false
+			if err = c.sendOutput(); err != nil {
+				c.afterFailedSend(err)
 			}
 		}
+		if err != nil {
+			return 0, c.writeError(err)
+		}
 	}
-	return n, nil
-}
-
-// writeSlice is one write on fd.
-func (c *connection) writeSlice(p []byte) (int, error) {
-	if !c.acquireFD() {
-		return 0, Exception(ErrConnClosed, "write")
+	if c.layer != nil {
+		n, err = c.layer.write(p)
+	} else {
+		n, err = c.writeAll(p)
 	}
-	defer c.releaseFD()
-	n, err := sys.Write(c.fd, p)
-	c.countWrite(n, err)
-	return max(n, 0), err
+	return n, c.writeError(err)
 }

@@ -36,11 +36,8 @@ type idleWheel struct {
 	cursor int
 }
 
-// wheels maps each poller to its wheel.
-var wheels sync.Map // *poller.Poller → *idleWheel
-
-// watchIdle puts c under its poller's wheel. It starts the tickers the first
-// time an idle timeout is used.
+// watchIdle files c under its poller's wheel; the caller won idleWatched.
+// It starts the tickers the first time an idle timeout is used.
 func (c *connection) watchIdle() {
 	coarseClock.Do(func() {
 		coarseClock.now.Store(time.Now().UnixNano())
@@ -53,13 +50,17 @@ func (c *connection) watchIdle() {
 	w.mu.Unlock()
 }
 
-func wheelOf(p *poller.Poller) *idleWheel {
-	if w, ok := wheels.Load(p); ok {
-		return w.(*idleWheel)
+// startIdleWatch files c under its wheel if it has an idle timeout and is
+// not filed yet. A connection is filed once however often its timeout is
+// switched off and on: idleWatched says it is in the wheel, or on its way.
+func (c *connection) startIdleWatch() {
+	if c.operator != nil && c.idleTimeout.Load() > 0 && c.idleWatched.CompareAndSwap(false, true) {
+		c.watchIdle()
 	}
-	w, _ := wheels.LoadOrStore(p, &idleWheel{})
-	return w.(*idleWheel)
 }
+
+// wheelOf returns p's idle wheel.
+func wheelOf(p *poller.Poller) *idleWheel { return &stateOf(p).wheel }
 
 // touch records activity for the idle timeout.
 func (c *connection) touch() {
@@ -70,14 +71,15 @@ func (c *connection) touch() {
 
 // SetIdleTimeout closes the connection after timeout without input or
 // output, checked about every quarter second. Zero or less turns it off.
+// Set before the connection is polled (in OnPrepare), it takes effect when
+// polling starts.
 func (c *connection) SetIdleTimeout(timeout time.Duration) error {
 	if timeout <= 0 {
 		c.idleTimeout.Store(0)
 		return nil
 	}
-	if c.idleTimeout.Swap(int64(timeout)) == 0 && c.operator != nil {
-		c.watchIdle()
-	}
+	c.idleTimeout.Store(int64(timeout))
+	c.startIdleWatch()
 	return nil
 }
 
@@ -106,8 +108,14 @@ func tickIdleWheel(p *poller.Poller, now int64) {
 // closed or no longer has one, and otherwise files it under its expiry.
 func (w *idleWheel) place(c *connection, now int64) {
 	timeout := c.idleTimeout.Load()
-	if timeout == 0 || c.closing.Load() {
-		return
+	if timeout == 0 || c.closingStarted() {
+		// Leave the wheel. A SetIdleTimeout that raced the check either
+		// files c again itself, or finds it still filed: then keep it.
+		c.idleWatched.Store(false)
+		if c.closingStarted() || c.idleTimeout.Load() == 0 || !c.idleWatched.CompareAndSwap(false, true) {
+			return
+		}
+		timeout = c.idleTimeout.Load()
 	}
 	expiry := c.lastActive.Load() + timeout
 	if expiry <= now {

@@ -30,7 +30,6 @@ func BenchmarkIdleWheelTick(b *testing.B) {
 	}
 	defer p.Close()
 	w := wheelOf(p)
-	defer wheels.Delete(p)
 	now := time.Now().UnixNano()
 	all := make([]*connection, conns)
 	for i := range all {

@@ -192,6 +192,30 @@ func (b *UnsafeLinkBuffer) Close() error {
 	return nil
 }
 
+// abandon is Close for a buffer whose memory a caller may still hold: a
+// slice from Next, Peek or Until not yet released, or a Malloc not yet
+// flushed, when the connection closes under it. Nothing goes back to the
+// pools, so nothing can be handed to another connection while the caller
+// still reads or writes it; the garbage collector takes the memory once the
+// last slice is gone. The same rules as Close apply.
+func (b *UnsafeLinkBuffer) abandon() {
+	if b.closed {
+		return
+	}
+	for n := b.head; n != nil; n = n.next {
+		n.memoryOwner().pinned.Store(true)
+	}
+	if l := b.scratch; l != nil {
+		for i, p := range *l {
+			bufpool.Forget(p)
+			(*l)[i] = nil
+		}
+		*l = (*l)[:0]
+		b.scratch = nil
+	}
+	_ = b.Close()
+}
+
 // Release frees the memory of everything read so far: whole nodes read to
 // the end, and the copies made for reads that spanned nodes. Slices that
 // Next, Peek and Until returned before it become invalid; a Slice does not.

@@ -1,6 +1,10 @@
 package netpoll
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ccb70390/netpoll/internal/bufpool"
+)
 
 // Malloc reserves n writable bytes at the end of the buffer and returns
 // them. They become readable at the next Flush, so they must be filled
@@ -351,4 +355,50 @@ func (b *UnsafeLinkBuffer) link(n *linkBufferNode) {
 	}
 	t.next = n
 	b.setTail(n)
+}
+
+// bookExact returns n writable bytes at the end of b, for a writer that
+// fills a known amount (the plaintext of one TLS record, never longer than
+// its payload): the tail's room when it has n bytes, else a new node of at
+// least LinkBufferCap. A whole record then lies in one slice, and Flush can
+// encrypt it back as one record without gathering pieces. bookAck
+// publishes what was written. It returns nil once b is closed.
+func (b *UnsafeLinkBuffer) bookExact(n int) []byte {
+	if b.closed {
+		return nil
+	}
+	b.beginWrite()
+	tail := b.grow(n)
+	b.booked = n
+	return tail.buf[tail.end : tail.end+n : tail.end+n]
+}
+
+// ownReferences copies into pooled memory of b's own every unread byte
+// that b only references in its caller's memory (WriteBinary of
+// BinaryInplaceThreshold or more, WriteDirect). A connection calls it after
+// a send failed with output left: the caller was told its memory is free
+// after Flush returns, and may release or reuse it before the rest is sent.
+// Bytes shared with other buffers (Append, Slice) hold counts and stay
+// shared. The caller holds both sides: every byte is published and no
+// write is in progress.
+func (b *UnsafeLinkBuffer) ownReferences() {
+	if b.closed || b.unflushed > 0 {
+		return
+	}
+	for n := b.head; n != nil; n = n.next {
+		if n.owner != nil || n.pooled || n.end == n.off {
+			continue
+		}
+		size := n.end - n.off
+		p := bufpool.Get(size)
+		copy(p[:size], n.buf[n.off:n.end])
+		n.buf = p[:cap(p)]
+		n.pooled = true
+		n.readonly = true // the rest of p is not ours to offer as room
+		n.flushed = max(n.flushed-n.off, 0)
+		if n.pub.Load() != pubOpen {
+			n.pub.Store(int64(size))
+		}
+		n.off, n.end = 0, size
+	}
 }

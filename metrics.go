@@ -54,17 +54,36 @@ type counters struct {
 	_                                      [64]byte
 }
 
-// pollerCounters maps each poller to its counters.
-var pollerCounters sync.Map // *poller.Poller → *counters
-
-// countersOf returns p's counters, making them on first use.
-func countersOf(p *poller.Poller) *counters {
-	if c, ok := pollerCounters.Load(p); ok {
-		return c.(*counters)
-	}
-	c, _ := pollerCounters.LoadOrStore(p, new(counters))
-	return c.(*counters)
+// pollerState is what the library keeps for each poller, with the poller
+// (poller.Local): its counters and its idle wheel.
+type pollerState struct {
+	counters counters
+	wheel    idleWheel
 }
+
+// pollerStates lists every poller's state, for ReadMetrics: a poller that
+// SetNumLoops retired keeps its counts in the totals.
+var pollerStates struct {
+	sync.Mutex
+	all []*pollerState
+}
+
+// newPollerState makes a poller's state and lists it; see stateOf.
+func newPollerState() any {
+	s := new(pollerState)
+	pollerStates.Lock()
+	pollerStates.all = append(pollerStates.all, s)
+	pollerStates.Unlock()
+	return s
+}
+
+// stateOf returns p's state, making it on first use.
+func stateOf(p *poller.Poller) *pollerState {
+	return p.Local(newPollerState).(*pollerState)
+}
+
+// countersOf returns p's counters.
+func countersOf(p *poller.Poller) *counters { return &stateOf(p).counters }
 
 // detachedCounters count what happens on connections without a poller
 // (a failed registration) and anything not tied to one.
@@ -105,10 +124,11 @@ func ReadMetrics() Metrics {
 		m.Panics += c.panics.Load()
 	}
 	add(&detachedCounters)
-	pollerCounters.Range(func(_, v any) bool {
-		add(v.(*counters))
-		return true
-	})
+	pollerStates.Lock()
+	for _, s := range pollerStates.all {
+		add(&s.counters)
+	}
+	pollerStates.Unlock()
 	m.BufferBytesInUse = bufpool.Held()
 	m.TLS = ReadTLSMetrics()
 	return m

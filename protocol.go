@@ -199,6 +199,10 @@ func (s *frameState) serve(ctx context.Context, c Connection) error {
 				// The poller has stopped reading, so the rest of this
 				// message can never arrive: fail instead of stalling.
 				err = fmt.Errorf("%w: message longer than the input limit", ErrFrameTooLarge)
+			} else {
+				// The rest may be held back by a poller that paused at
+				// the input limit with less than half consumed.
+				wantInput(c)
 			}
 			break
 		}
@@ -233,8 +237,33 @@ func (s *frameState) serve(ctx context.Context, c Connection) error {
 // atInputLimit reports whether c buffers as much unread input as it may
 // (WithMaxInputBuffer), so that no more will be read until some is consumed.
 func atInputLimit(c Connection) bool {
-	sc, ok := c.(*connection)
-	return ok && sc.inputBuffer.Len() >= int(sc.maxInput)
+	sc := connectionOf(c)
+	return sc != nil && sc.inputBuffer.Len() >= int(sc.maxInput)
+}
+
+// wantInput tells c that its handler needs more input than is buffered.
+func wantInput(c Connection) {
+	if sc := connectionOf(c); sc != nil {
+		sc.wantInput()
+	}
+}
+
+// connectionOf returns the library's connection behind c, or nil for a
+// Connection of the user's own making.
+func connectionOf(c Connection) *connection {
+	switch c := c.(type) {
+	case *connection:
+		return c
+	case *tlsConnection:
+		return c.connection
+	case *udpSession:
+		return c.connection
+	case *TCPConnection:
+		return &c.connection
+	case *UnixConnection:
+		return &c.connection
+	}
+	return nil
 }
 
 // logFrameError records why a framed connection is closed. A peer can cause

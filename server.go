@@ -234,12 +234,17 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 		return
 	}
 	if op := s.opts.onPrepare; op != nil {
+		// Held while OnPrepare runs on this poller goroutine: if it
+		// panics, the close waits for the release, which hands the close
+		// callbacks to the runner.
+		c.hold()
 		ok := c.runCallback("OnPrepare", func() {
 			// c.owner: the user sees the wrapping layer's connection, if any.
 			if ctx := op(c.owner); ctx != nil {
 				c.ctx.Store(&ctx)
 			}
 		})
+		c.releaseOnPoller()
 		if !ok {
 			return
 		}

@@ -80,15 +80,6 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 // connWrapper in server.go. Called on the poller goroutine; must not block.
 func (l *tlsListener) wrapConnection(c *connection, onConnect OnConnect) OnConnect {
 	t := newTLSConnection(c, true, l.config, l.handshakeTimeout)
-	if p := c.onRequest.Load(); p != nil {
-		t.onRequest.Store(p)
-	}
-	c.onRequest.Store(&t.inputFunc)
-	if p := c.onDisconnect.Load(); p != nil {
-		t.onDisconnect = *p
-		od := OnDisconnect(t.onDisconnectTLS)
-		c.onDisconnect.Store(&od)
-	}
 	t.onConnect = onConnect
 	return t.onConnectTLS
 }

@@ -35,8 +35,8 @@ func (wouldBlockError) Timeout() bool   { return true }
 func (wouldBlockError) Temporary() bool { return true }
 
 // tlsTransport is the net.Conn that crypto/tls reads and writes: Read takes
-// bytes from the raw connection's input buffer, one record at a time, and
-// Write writes to the raw socket directly (raw.Write, blocking while it is
+// bytes from the connection's socket input (inBuf), one record at a time,
+// and Write writes to the socket directly (writeAll, blocking while it is
 // full, within the write deadline and timeout).
 //
 // During the handshake Read blocks, on the handshake goroutine, until the
@@ -56,16 +56,12 @@ type tlsTransport struct {
 }
 
 // Read hands crypto/tls the next bytes of the current record, at most up to
-// its end, so tls.Conn never buffers past a record boundary.
+// its end, so tls.Conn never buffers past a record boundary. It runs on the
+// handshake goroutine, or under the connection's read side (refill): the
+// handshake is over before refill reads.
 func (a *tlsTransport) Read(p []byte) (int, error) {
 	raw := a.raw
-	if err := raw.lockReader(); err != nil {
-		if raw.peerClosed.Load() {
-			return 0, io.EOF
-		}
-		return 0, err
-	}
-	defer raw.unlockReader()
+	in := &raw.inBuf
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -74,19 +70,19 @@ func (a *tlsTransport) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	avail := raw.inputBuffer.Len()
+	avail := in.Len()
 	if avail == 0 {
 		// Only the blocking mode gets here: a non-blocking record is whole.
 		if err := raw.waitInput(1, nil, nil); err != nil {
 			return 0, transportReadError(raw, err)
 		}
-		avail = raw.inputBuffer.Len()
+		avail = in.Len()
 	}
 	n := min(len(p), a.recordLeft, avail)
-	raw.inputBuffer.consume(n)
-	raw.inputBuffer.readInto(p[:n])
+	in.consume(n)
+	in.readInto(p[:n])
 	a.recordLeft -= n
-	err := raw.inputBuffer.Release()
+	err := in.Release()
 	raw.resumeInputIfDrained()
 	return n, err
 }
@@ -96,26 +92,27 @@ func (a *tlsTransport) Read(p []byte) (int, error) {
 // whole record is buffered, and otherwise records in want what it needs.
 func (a *tlsTransport) startRecord() error {
 	raw := a.raw
+	in := &raw.inBuf
 	blocking := !a.nonBlocking.Load()
-	if raw.inputBuffer.Len() < recordHeaderLen {
+	if in.Len() < recordHeaderLen {
 		if !blocking {
 			return a.wouldBlock(recordHeaderLen)
 		}
 		if err := raw.waitInput(recordHeaderLen, nil, nil); err != nil {
-			if raw.inputBuffer.Len() == 0 {
+			if in.Len() == 0 {
 				return transportReadError(raw, err)
 			}
 			// A truncated header: hand over what there is, crypto/tls
 			// reports the unexpected EOF.
-			a.recordLeft = raw.inputBuffer.Len()
+			a.recordLeft = in.Len()
 			return nil
 		}
 	}
 	var hdr [recordHeaderLen]byte
-	raw.inputBuffer.peekInto(hdr[:])
+	in.peekInto(hdr[:])
 	length := int(hdr[3])<<8 | int(hdr[4])
 	size := recordHeaderLen + length
-	if !blocking && length <= maxRecordPayload && raw.inputBuffer.Len() < size {
+	if !blocking && length <= maxRecordPayload && in.Len() < size {
 		return a.wouldBlock(size)
 	}
 	a.recordLeft = size
@@ -128,38 +125,19 @@ func (a *tlsTransport) startRecord() error {
 // records in want the raw length that would complete it. Used after the
 // handshake, between records.
 func (a *tlsTransport) completeRecord() (payload int, ok bool) {
-	raw := a.raw
-	if raw.lockReader() != nil {
-		return 0, false
-	}
-	defer raw.unlockReader()
-	if raw.inputBuffer.Len() < recordHeaderLen {
+	in := &a.raw.inBuf
+	if in.Len() < recordHeaderLen {
 		a.want = recordHeaderLen
 		return 0, false
 	}
 	var hdr [recordHeaderLen]byte
-	raw.inputBuffer.peekInto(hdr[:])
+	in.peekInto(hdr[:])
 	payload = int(hdr[3])<<8 | int(hdr[4])
-	if payload <= maxRecordPayload && raw.inputBuffer.Len() < recordHeaderLen+payload {
+	if payload <= maxRecordPayload && in.Len() < recordHeaderLen+payload {
 		a.want = recordHeaderLen + payload
 		return 0, false
 	}
 	return payload, true
-}
-
-// bookRecord returns n writable bytes at the end of b, for the plaintext of
-// one record (never longer than its payload): the tail's room when it has
-// n bytes, else a new node of at least LinkBufferCap. A whole record then
-// lies in one slice, and Flush can encrypt it back as one record without
-// gathering pieces. bookAck publishes what was written.
-func bookRecord(b *LinkBuffer, n int) []byte {
-	if b.closed {
-		return nil
-	}
-	b.beginWrite()
-	tail := b.grow(n)
-	b.booked = n
-	return tail.buf[tail.end : tail.end+n : tail.end+n]
 }
 
 // wouldBlock ends a non-blocking Read that cannot make progress until raw
@@ -181,8 +159,10 @@ func transportReadError(raw *connection, err error) error {
 	return err
 }
 
-// Write writes p to the raw socket; crypto/tls hands it whole records.
-func (a *tlsTransport) Write(p []byte) (int, error) { return a.raw.Write(p) }
+// Write writes p, whole records from crypto/tls, to the socket with the
+// connection's low-level send: crypto/tls serialises its own writes, and a
+// Flush holds the connection's write side while it encrypts.
+func (a *tlsTransport) Write(p []byte) (int, error) { return a.raw.writeAll(p) }
 
 // Close closes the raw connection.
 func (a *tlsTransport) Close() error {

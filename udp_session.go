@@ -1,12 +1,12 @@
 package netpoll
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ccb70390/netpoll/internal/bufpool"
 	"github.com/ccb70390/netpoll/internal/poller"
@@ -31,16 +31,14 @@ import (
 //     idle timeout (the EventLoop's, else one minute). An empty datagram only
 //     counts as activity.
 
-// udpSession is the Connection of one peer of a UDP listener.
+// udpSession is the Connection of one peer of a UDP listener: a connection
+// whose layer is the session. The Reader, Writer and net.Conn methods are
+// the connection's own front end; the layer hooks at the end of this file
+// keep datagram boundaries.
 type udpSession struct {
 	*connection
 	sock *udpSocket
 	peer netip.AddrPort
-
-	// handler is the user's OnRequest; connection.onRequest holds
-	// serveRequestFunc, which calls it and then advances the window.
-	handler          atomic.Pointer[OnRequest]
-	serveRequestFunc OnRequest
 
 	// queued is len(queue), so advance skips mu when nothing waits. Atomic;
 	// written under mu.
@@ -70,10 +68,10 @@ func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 		return nil
 	}
 	sess := &udpSession{sock: s, peer: peer, connection: &connection{}}
-	sess.serveRequestFunc = sess.serveRequest
 	c := sess.connection
 	c.init(s.fd, l.network, sess)
-	c.detached = true // the fd is the listener's
+	c.layer = sess
+	c.life.Store(lifeKeepFD) // the fd is the listener's
 	c.setRemoteAddr(net.UDPAddrFromAddrPort(peer))
 	p := s.op.Poller().(*poller.Poller)
 	// An operator that is never registered: it ties the session to its
@@ -122,9 +120,7 @@ func (sess *udpSession) serveWith(srv *server) bool {
 	c.readTimeout.Store(int64(srv.opts.readTimeout))
 	c.writeTimeout.Store(int64(srv.opts.writeTimeout))
 	if srv.onRequest != nil {
-		onRequest := srv.onRequest
-		sess.handler.Store(&onRequest)
-		c.onRequest.Store(&sess.serveRequestFunc)
+		c.onRequest.Store(&srv.onRequest)
 	}
 	if !srv.track(c) {
 		c.close()
@@ -182,7 +178,7 @@ func (sess *udpSession) receive(p []byte) {
 	if !c.acquireFD() { // closing: the input buffer may be going away
 		return
 	}
-	defer c.releaseFD()
+	defer c.releaseOnPoller()
 	c.stats.reads.Add(1)
 	c.stats.bytesRead.Add(uint64(len(p)))
 	if len(p) == 0 {
@@ -256,130 +252,48 @@ func (sess *udpSession) advance() {
 	c.onInput(length)
 }
 
-// serveRequest is the session's OnRequest: the user's handler, then the next
-// datagram into the window. onInput's kick makes serveInput call again.
-func (sess *udpSession) serveRequest(ctx context.Context, conn Connection) error {
-	var err error
-	if h := sess.handler.Load(); h != nil {
-		err = (*h)(ctx, conn)
-	}
+// The layer hooks: the front end reads the window and asks for the next
+// datagram once the window is consumed; Flush and Write send datagrams.
+
+// buffered returns the unread bytes of the current datagram, moving the
+// next one in if the window is empty.
+func (sess *udpSession) buffered() int {
 	sess.advance()
-	return err
+	return sess.inputBuffer.Len()
 }
 
-// SetOnRequest sets the handler called for each datagram.
-func (sess *udpSession) SetOnRequest(onRequest OnRequest) error {
-	if onRequest == nil {
-		sess.handler.Store(nil)
-		return sess.connection.SetOnRequest(nil)
-	}
-	sess.handler.Store(&onRequest)
-	return sess.connection.SetOnRequest(sess.serveRequestFunc)
-}
-
-// Reader returns the session's zero-copy input side, which keeps datagram
-// boundaries.
-func (sess *udpSession) Reader() Reader { return sess }
-
-// Writer returns the session's zero-copy output side: each Flush sends one
-// datagram.
-func (sess *udpSession) Writer() Writer { return sess }
-
-// RemoteAddr returns the peer's address, a *net.UDPAddr.
-func (sess *udpSession) RemoteAddr() net.Addr { return sess.connection.RemoteAddr() }
-
-// The Reader methods first move the next datagram in if the window is empty.
-
-// Next returns the next n bytes of the current datagram; see Reader.Next.
-func (sess *udpSession) Next(n int) ([]byte, error) {
+// refill moves the next datagram into an empty window.
+func (sess *udpSession) refill() error {
 	sess.advance()
-	return sess.connection.Next(n)
+	return nil
 }
 
-// Peek returns the next n bytes of the current datagram without advancing.
-func (sess *udpSession) Peek(n int) ([]byte, error) {
-	sess.advance()
-	return sess.connection.Peek(n)
+// released moves the next datagram in once the current one is consumed.
+func (sess *udpSession) released() { sess.advance() }
+
+// await waits for n bytes in the window: a read never spans two datagrams,
+// so one that asks for more than the rest of the current datagram waits
+// for the read timeout.
+func (sess *udpSession) await(n int, deadline <-chan struct{}, timer <-chan time.Time) error {
+	return sess.waitInput(n, deadline, timer)
 }
 
-// Skip advances past the next n bytes of the current datagram.
-func (sess *udpSession) Skip(n int) error {
-	sess.advance()
-	return sess.connection.Skip(n)
-}
+// ended reports false: nothing tells a session its peer went away.
+func (sess *udpSession) ended() bool { return false }
 
-// Until returns the current datagram up to and including delim.
-func (sess *udpSession) Until(delim byte) ([]byte, error) {
-	sess.advance()
-	return sess.connection.Until(delim)
-}
+// endError is the error of a read on a closed session.
+func (sess *udpSession) endError() error { return Exception(ErrConnClosed, "") }
 
-// ReadString returns the next n bytes of the current datagram as a string.
-func (sess *udpSession) ReadString(n int) (string, error) {
-	sess.advance()
-	return sess.connection.ReadString(n)
-}
+// handshake does nothing: datagrams need no set-up.
+func (sess *udpSession) handshake() error { return nil }
 
-// ReadBinary returns a copy of the next n bytes of the current datagram.
-func (sess *udpSession) ReadBinary(n int) ([]byte, error) {
-	sess.advance()
-	return sess.connection.ReadBinary(n)
-}
-
-// ReadByte returns the next byte of the current datagram.
-func (sess *udpSession) ReadByte() (byte, error) {
-	sess.advance()
-	return sess.connection.ReadByte()
-}
-
-// Slice returns the next n bytes of the current datagram as a Reader.
-func (sess *udpSession) Slice(n int) (Reader, error) {
-	sess.advance()
-	return sess.connection.Slice(n)
-}
-
-// Len returns the unread bytes of the current datagram.
-func (sess *udpSession) Len() int {
-	sess.advance()
-	return sess.connection.Len()
-}
-
-// Release frees the input read so far, then moves the next datagram in if
-// the current one is consumed.
-func (sess *udpSession) Release() error {
-	err := sess.connection.Release()
-	sess.advance()
-	return err
-}
-
-// Read reads from the current datagram, as net.Conn requires: one call
-// never returns bytes of two datagrams, and a datagram larger than p is
-// returned by successive calls.
-func (sess *udpSession) Read(p []byte) (int, error) {
-	sess.advance()
-	return sess.connection.Read(p)
-}
-
-// Flush sends everything written since the last Flush as one datagram to the
-// peer; with nothing written it sends nothing. It blocks only while the
+// send sends the flushed output as one datagram and releases it, sent or
+// not: a datagram is never sent in part. Flush blocks only while the
 // socket's send buffer is full, until the write timeout or deadline
 // (ErrWriteTimeout) or the session's close (ErrConnClosed). A datagram too
-// large for UDP fails with EMSGSIZE and is dropped.
-func (sess *udpSession) Flush() error {
-	c := sess.connection
-	if err := c.lockWriter(); err != nil {
-		return err
-	}
-	defer c.unlockWriter()
-	if err := c.outputBuffer.Flush(); err != nil {
-		return err
-	}
-	return sess.sendOutput()
-}
-
-// sendOutput sends the flushed output as one datagram and releases it, sent
-// or not: a datagram is never sent in part. The caller holds the write side.
-func (sess *udpSession) sendOutput() error {
+// large for UDP fails with EMSGSIZE and is dropped. The caller holds the
+// write side.
+func (sess *udpSession) send() error {
 	c := sess.connection
 	size := c.outputBuffer.Len()
 	if size == 0 {
@@ -406,32 +320,10 @@ func (sess *udpSession) sendOutput() error {
 	return nil
 }
 
-// Write sends p as one datagram (after any output written through the
-// Writer, as its own datagram), as net.Conn requires of a datagram
-// connection. Concurrent calls are served one at a time.
-func (sess *udpSession) Write(p []byte) (int, error) {
+// write sends p as one datagram, for the net.Conn Write (after any output
+// written through the Writer, sent as its own datagram).
+func (sess *udpSession) write(p []byte) (int, error) {
 	c := sess.connection
-	writeLock := c.writeLock.get(1)
-	if err := c.acquireSerial(writeLock, &c.writeDeadline, c.writeTimeout.Load(), ErrWriteTimeout); err != nil {
-		return 0, c.opError("write", err)
-	}
-	defer func() { <-writeLock }()
-	if err := c.lockWriter(); err != nil {
-		return 0, c.opError("write", err)
-	}
-	defer c.unlockWriter()
-	if c.writeDeadline.exceeded() {
-		return 0, c.opError("write", Exception(ErrWriteTimeout, ""))
-	}
-	if c.outputBuffer.MallocLen() > 0 || !c.outputBuffer.IsEmpty() {
-		err := c.outputBuffer.Flush()
-		if err == nil {
-			err = sess.sendOutput()
-		}
-		if err != nil {
-			return 0, c.opError("write", err)
-		}
-	}
 	scratch := writeScratchPool.Get().(*writeScratch)
 	scratch.slices[0] = p
 	n, err := sess.sock.sendTo(scratch.slices[:1], sess.peer, scratch.iovs[:], c)
@@ -439,7 +331,7 @@ func (sess *udpSession) Write(p []byte) (int, error) {
 	writeScratchPool.Put(scratch)
 	c.countWrite(n, err)
 	if err != nil {
-		return 0, c.opError("write", err)
+		return 0, err
 	}
 	c.touch()
 	return n, nil

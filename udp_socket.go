@@ -112,7 +112,7 @@ func (s *udpSocket) deliver(from netip.AddrPort, p []byte, size int) {
 	s.mu.Lock()
 	sess := s.sessions[from]
 	s.mu.Unlock()
-	if sess == nil || sess.closing.Load() {
+	if sess == nil || sess.closingStarted() {
 		if sess = s.openSession(from); sess == nil {
 			l.dropped.Add(1)
 			return

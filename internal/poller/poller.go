@@ -138,6 +138,20 @@ type Poller struct {
 	fdMu sync.RWMutex
 	// Guarded by fdMu.
 	fdClosed bool
+
+	// local is what the package above keeps for this poller (its counters,
+	// its idle wheel), made once by Local.
+	localOnce sync.Once
+	local     any
+}
+
+// Local returns the state the caller keeps for p, made by newLocal on the
+// first call. The poller never looks at it; it only keeps it with p, so
+// that per-poller state needs no map keyed by poller. Safe for concurrent
+// use; every call must pass the same constructor.
+func (p *Poller) Local(newLocal func() any) any {
+	p.localOnce.Do(func() { p.local = newLocal() })
+	return p.local
 }
 
 // New creates a poller. Run it with Wait on a goroutine of its own.
