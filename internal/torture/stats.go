@@ -99,3 +99,15 @@ func (o Ops) String() string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// Add returns the sum of o and p counter by counter; either may be empty.
+func (o Ops) Add(p Ops) Ops {
+	if len(o) == 0 {
+		return append(Ops(nil), p...)
+	}
+	sum := append(Ops(nil), o...)
+	for i := range sum {
+		sum[i].N += p.Get(sum[i].Name)
+	}
+	return sum
+}
