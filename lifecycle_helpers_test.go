@@ -24,10 +24,11 @@ import (
 type canaryState struct {
 	conn netpoll.Connection
 
-	// id is the connection's canary id, learned from its first unit, and
-	// inOff the stream offset of the next input byte. Owned by the handler.
-	id    uint32
-	inOff int64
+	// id is the connection's canary id, learned from its first unit; inOff
+	// and outOff are the stream offsets of the next input and output
+	// bytes. Owned by the handler.
+	id            uint32
+	inOff, outOff int64
 
 	// inRequest is true while OnRequest runs. Written by the handler.
 	inRequest atomic.Bool
@@ -161,25 +162,37 @@ func startCanaryServer(t *testing.T, foreign *reports, handler func(*canaryState
 }
 
 // bystanderHandler reads whatever input is buffered, checks it is the
-// connection's canary, holds the slice for hold and checks it again, then
-// releases it: a neighbour whose reads take pooled memory and whose held
-// slices show anyone who writes into memory they do not own.
+// connection's canary, and answers with as many bytes of it in a Malloc
+// buffer; it holds both for hold, checks them again, flushes and releases:
+// a neighbour whose reads and replies take pooled memory on every core, and
+// whose held slices and buffers show anyone who writes into memory they do
+// not own.
 func bystanderHandler(foreign *reports, hold time.Duration) func(*canaryState) error {
 	return func(st *canaryState) error {
 		if !st.learnID(foreign.add) {
 			return st.conn.Close()
 		}
-		r := st.conn.Reader()
+		r, w := st.conn.Reader(), st.conn.Writer()
 		p, err := r.Next(r.Len())
 		if err != nil {
 			return err
 		}
 		foreign.add(torture.Check(p, st.id, st.inOff, "bystander Next slice"))
+		buf, err := w.Malloc(len(p))
+		if err != nil {
+			return err
+		}
+		torture.Fill(buf, st.id, st.outOff)
 		if hold > 0 {
-			time.Sleep(hold) // the scenario: a handler at work, holding its slice
+			time.Sleep(hold) // the scenario: a handler at work, holding its memory
 			foreign.add(torture.Check(p, st.id, st.inOff, "bystander Next slice after holding"))
 		}
+		foreign.add(torture.Check(buf, st.id, st.outOff, "bystander Malloc buffer before Flush"))
 		st.inOff += int64(len(p))
+		st.outOff += int64(len(buf))
+		if err := w.Flush(); err != nil {
+			return err
+		}
 		return r.Release()
 	}
 }
