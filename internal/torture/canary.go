@@ -101,30 +101,29 @@ func Owner(p []byte, i int) (id uint32, ok bool) {
 }
 
 // Check reports nil if p holds id's canary from stream offset off, and
-// otherwise an error naming the first foreign byte, what was read (where),
-// and whose canary it is when that can be told:
+// otherwise an error naming the first foreign byte by its index in p, what
+// was read (where), and whose canary it is when that can be told:
 //
 //	conn 17: Next slice byte 4093 = 0x2a (conn 3's canary); want 0xc7 (conn 17's)
 func Check(p []byte, id uint32, off int64, where string) error {
-	i := Mismatch(p, id, off)
-	if i < 0 {
-		return nil
-	}
-	want := Unit(id)[(off+int64(i))%UnitSize]
-	return fmt.Errorf("conn %d: %s byte %d = %#02x (%s); want %#02x (conn %d's)",
-		id, where, i, p[i], describeOwner(p, i, id), want, id)
+	return check(p, id, off, where, 0)
 }
 
 // CheckStream is Check for a piece of a stream: it names the foreign byte
 // by its stream offset rather than its index in p.
 func CheckStream(p []byte, id uint32, off int64, where string) error {
+	return check(p, id, off, where, off)
+}
+
+// check is Check with the foreign byte's index reported as base+i.
+func check(p []byte, id uint32, off int64, where string, base int64) error {
 	i := Mismatch(p, id, off)
 	if i < 0 {
 		return nil
 	}
 	want := Unit(id)[(off+int64(i))%UnitSize]
 	return fmt.Errorf("conn %d: %s byte %d = %#02x (%s); want %#02x (conn %d's)",
-		id, where, off+int64(i), p[i], describeOwner(p, i, id), want, id)
+		id, where, base+int64(i), p[i], describeOwner(p, i, id), want, id)
 }
 
 // describeOwner says whose byte p[i] seems to be.
