@@ -1,0 +1,72 @@
+package netpoll
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/ccb70390/netpoll/internal/poller"
+)
+
+// SetIdleTimeout in OnPrepare, before the connection is polled, must take
+// effect: before #15 the connection was never watched and a silent client
+// stayed connected for good.
+func TestIdleTimeoutSetInOnPrepare(t *testing.T) {
+	ln := newLocalListener(t, "tcp")
+	startServer(t, ln, func(context.Context, Connection) error { return nil },
+		WithOnPrepare(func(c Connection) context.Context {
+			_ = c.SetIdleTimeout(300 * time.Millisecond)
+			return nil
+		}))
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	if err != io.EOF {
+		t.Fatalf("a silent client's read = %v after %v; want io.EOF: the idle timeout set in OnPrepare closes it", err, time.Since(start))
+	}
+}
+
+// Switching a connection's idle timeout off and on must not file it in its
+// wheel again each time: before #15, 10,000 toggles left 10,000 entries for
+// the connection's whole life.
+func TestIdleTimeoutToggleFilesOnce(t *testing.T) {
+	p, err := poller.New() // never waits: nothing turns its wheel meanwhile
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := &connection{}
+	c.init(-1, "tcp", nil)
+	c.operator = p.Alloc()
+	defer c.operator.Free()
+	for range 10000 {
+		_ = c.SetIdleTimeout(time.Minute)
+		_ = c.SetIdleTimeout(0)
+	}
+	_ = c.SetIdleTimeout(time.Minute)
+	w := wheelOf(p)
+	w.mu.Lock()
+	filed := len(w.incoming)
+	w.mu.Unlock()
+	if filed != 1 {
+		t.Fatalf("after 10,000 toggles the wheel holds the connection %d times; want 1", filed)
+	}
+	// A tick that finds it switched off drops it; switched on again, it is
+	// filed again, once.
+	_ = c.SetIdleTimeout(0)
+	tickIdleWheel(p, time.Now().UnixNano())
+	_ = c.SetIdleTimeout(time.Minute)
+	w.mu.Lock()
+	filed = len(w.incoming)
+	w.mu.Unlock()
+	if filed != 1 {
+		t.Fatalf("after a tick dropped it and the timeout came back, the wheel takes it %d times; want 1", filed)
+	}
+}
