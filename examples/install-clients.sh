@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install-clients.sh installs the real clients that drive the example servers in
-# tests and in compare.sh: curl, wrk, redis-cli, redis-benchmark and redis-server,
+# tests and in compare.sh: curl, wrk, redis-cli, redis-benchmark, redis-server and openssl,
 # all from Debian's packages. It is idempotent: when every tool is already on PATH
 # it does nothing, and it runs apt-get update only when an install needs it.
 #
@@ -16,6 +16,7 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
 fi
