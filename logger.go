@@ -4,18 +4,26 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"time"
 )
 
-// logger is where the library logs. Nothing on the hot path logs; every line
-// a peer can trigger goes through a logLimiter.
+// logger is where the library logs when SetLogger or SetLoggerOutput chose a
+// logger; nil means slog.Default(), looked up at each line, so a program's
+// slog.SetDefault takes effect whenever it runs. Nothing on the hot path
+// logs; every line a peer can trigger goes through a logLimiter.
 var logger atomic.Pointer[slog.Logger]
 
-func init() { SetLoggerOutput(os.Stderr) }
+// currentLogger returns the logger the next line goes to.
+func currentLogger() *slog.Logger {
+	if l := logger.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
+}
 
-// SetLoggerOutput sends the library's log lines, as text, to w.
+// SetLoggerOutput sends the library's log lines, as text, to w, instead of
+// to slog.Default().
 //
 // Deprecated: use [Configure] with Config.LoggerOutput, or [SetLogger].
 func SetLoggerOutput(w io.Writer) {
@@ -23,12 +31,15 @@ func SetLoggerOutput(w io.Writer) {
 }
 
 // SetLogger makes the library log through l, for structured logs with levels.
-// A nil l restores the default text logger on os.Stderr.
+// By default, and again after SetLogger(nil), the library logs through
+// slog.Default(), whatever it is at the time of each line.
+//
+// Lines about one connection are logged with that connection's context (the
+// one OnPrepare or OnConnect returned), so a handler that reads trace or
+// request attributes from the context can add them. Every line a peer can
+// trigger is rate-limited to one per kind per second and reports how many
+// it held back in a "suppressed" attribute.
 func SetLogger(l *slog.Logger) {
-	if l == nil {
-		SetLoggerOutput(os.Stderr)
-		return
-	}
 	logger.Store(l)
 }
 
@@ -46,7 +57,23 @@ func newLogLimiter(interval time.Duration) *logLimiter {
 }
 
 // log writes the line at level unless one went out less than interval ago.
+// Lines tied to a connection use logContext instead.
 func (l *logLimiter) log(level slog.Level, msg string, args ...any) {
+	l.logContext(context.Background(), level, msg, args...)
+}
+
+// logContext is log with the context the line belongs to, such as the
+// connection's, which the logger's handler receives. A line the logger
+// would drop at its level is neither written nor counted, and does not use
+// up the interval.
+func (l *logLimiter) logContext(ctx context.Context, level slog.Level, msg string, args ...any) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	out := currentLogger()
+	if !out.Enabled(ctx, level) {
+		return
+	}
 	now := time.Now().UnixNano()
 	last := l.last.Load()
 	if now-last < int64(l.interval) || !l.last.CompareAndSwap(last, now) {
@@ -56,5 +83,5 @@ func (l *logLimiter) log(level slog.Level, msg string, args ...any) {
 	if n := l.suppressed.Swap(0); n > 0 {
 		args = append(args, slog.Int64("suppressed", n))
 	}
-	logger.Load().Log(context.Background(), level, msg, args...)
+	out.Log(ctx, level, msg, args...)
 }

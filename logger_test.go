@@ -147,3 +147,95 @@ func TestPeerResetLogsAreBounded(t *testing.T) {
 			len(lines), suppressed, pendingAfter, pendingBefore, got, resets+1)
 	}
 }
+
+// ctxKey marks the context a test passes to the logger.
+type ctxKey struct{}
+
+// recordingHandler keeps the records it gets and the value of ctxKey in
+// each record's context, as a tracing handler would read a span. It ignores
+// the library's own lines ("netpoll: ..."), which connections that earlier
+// tests left closing may still make.
+type recordingHandler struct {
+	mu    sync.Mutex
+	lines []string // "msg ctx=value"
+}
+
+func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *recordingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "netpoll: ") {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, _ := ctx.Value(ctxKey{}).(string)
+	h.lines = append(h.lines, r.Message+" ctx="+v)
+	return nil
+}
+
+func (h *recordingHandler) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.lines, "\n")
+}
+
+// TestLoggerFollowsSlogDefault: with no SetLogger, lines go to whatever
+// slog.Default() is when they are logged; SetLogger overrides it, and
+// SetLogger(nil) goes back to it.
+func TestLoggerFollowsSlogDefault(t *testing.T) {
+	previous, previousDefault := logger.Load(), slog.Default()
+	t.Cleanup(func() { logger.Store(previous); slog.SetDefault(previousDefault) })
+
+	viaDefault, viaSet := &recordingHandler{}, &recordingHandler{}
+	SetLogger(nil)
+	slog.SetDefault(slog.New(viaDefault))
+	newLogLimiter(0).log(slog.LevelWarn, "to the default")
+	SetLogger(slog.New(viaSet))
+	newLogLimiter(0).log(slog.LevelWarn, "to the set logger")
+	SetLogger(nil)
+	newLogLimiter(0).log(slog.LevelWarn, "to the default again")
+
+	if got, want := viaDefault.String(), "to the default ctx=\nto the default again ctx="; got != want {
+		t.Errorf("slog.Default() got %q; want %q", got, want)
+	}
+	if got, want := viaSet.String(), "to the set logger ctx="; got != want {
+		t.Errorf("SetLogger's logger got %q; want %q", got, want)
+	}
+}
+
+// TestLogContextReachesHandler: a line logged with a connection's context
+// hands that context to the handler, and the limiter still holds lines back.
+func TestLogContextReachesHandler(t *testing.T) {
+	previous := logger.Load()
+	t.Cleanup(func() { logger.Store(previous) })
+	h := &recordingHandler{}
+	SetLogger(slog.New(h))
+
+	l := newLogLimiter(time.Hour)
+	ctx := context.WithValue(context.Background(), ctxKey{}, "trace-1")
+	l.logContext(ctx, slog.LevelWarn, "first")
+	l.logContext(ctx, slog.LevelWarn, "held back")
+	if got, want := h.String(), "first ctx=trace-1"; got != want {
+		t.Errorf("handler got %q; want %q", got, want)
+	}
+	if n := l.suppressed.Load(); n != 1 {
+		t.Errorf("suppressed = %d; want 1", n)
+	}
+}
+
+// TestLogLevelDisabledIsNotCounted: a line below the logger's level does not
+// use up the interval, so the next enabled line still goes out.
+func TestLogLevelDisabledIsNotCounted(t *testing.T) {
+	previous := logger.Load()
+	t.Cleanup(func() { logger.Store(previous) })
+	out := &jsonLogBuffer{}
+	SetLogger(slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})))
+
+	l := newLogLimiter(time.Hour)
+	l.log(slog.LevelDebug, "dropped by level")
+	l.log(slog.LevelWarn, "kept")
+	if got := out.String(); strings.Contains(got, "dropped") || !strings.Contains(got, `"msg":"kept"`) || l.suppressed.Load() != 0 {
+		t.Errorf("log = %q, suppressed %d; want only the Warn line and nothing suppressed", got, l.suppressed.Load())
+	}
+}

@@ -1,6 +1,6 @@
 module github.com/ccb70390/netpoll/bench
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/ccb70390/netpoll v0.0.0

@@ -1,6 +1,6 @@
 module github.com/ccb70390/netpoll/conformance
 
-go 1.26.8
+go 1.26.0
 
 replace github.com/ccb70390/netpoll => ../
 

@@ -10,13 +10,23 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/ccb70390/netpoll"
 )
+
+// config is what the flags set.
+type config struct {
+	network      string
+	readTimeout  time.Duration
+	writeTimeout time.Duration
+	idleTimeout  time.Duration
+}
+
+// shutdownTimeout bounds how long a signal waits for busy connections.
+const shutdownTimeout = 5 * time.Second
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:7000", "address to listen on (host:port, or a unix socket path with -network unix)")
@@ -32,32 +42,54 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	ln, err := netpoll.CreateListener(*network, *addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	loop, err := netpoll.NewEventLoop(echo,
-		netpoll.WithReadTimeout(*readTimeout),
-		netpoll.WithWriteTimeout(*writeTimeout),
-		netpoll.WithIdleTimeout(*idleTimeout),
-	)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("echo: listening on %s %s\n", ln.Addr().Network(), ln.Addr())
-
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ready := make(chan string, 1)
 	go func() {
-		<-stop
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = loop.Shutdown(ctx)
+		if a, ok := <-ready; ok {
+			fmt.Printf("echo: listening on %s %s\n", *network, a)
+		}
 	}()
-	if err := loop.Serve(ln); err != nil {
+	cfg := config{network: *network, readTimeout: *readTimeout, writeTimeout: *writeTimeout, idleTimeout: *idleTimeout}
+	if err := run(ctx, cfg, *addr, ready); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("echo: stopped")
+}
+
+// run serves the echo handler on addr until ctx ends, then shuts the event
+// loop down. It sends the address it listens on to ready (which may be nil).
+func run(ctx context.Context, cfg config, addr string, ready chan<- string) error {
+	ln, err := netpoll.CreateListener(cfg.network, addr)
+	if err != nil {
+		return err
+	}
+	loop, err := netpoll.NewEventLoop(echo,
+		netpoll.WithReadTimeout(cfg.readTimeout),
+		netpoll.WithWriteTimeout(cfg.writeTimeout),
+		netpoll.WithIdleTimeout(cfg.idleTimeout),
+	)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- loop.Serve(ln) }()
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = loop.Shutdown(sctx)
+	if serr := <-served; err == nil {
+		err = serr
+	}
+	return err
 }
 
 // echo writes back everything buffered. It flushes before it releases the

@@ -1,6 +1,6 @@
 module github.com/ccb70390/netpoll/examples/slogzap
 
-go 1.26.8
+go 1.25
 
 require (
 	github.com/ccb70390/netpoll v0.0.0
@@ -10,7 +10,7 @@ require (
 
 require (
 	go.uber.org/multierr v1.10.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/sys v0.38.0 // indirect
 )
 
 replace github.com/ccb70390/netpoll => ../..

@@ -50,33 +50,54 @@ func main() {
 		log.Fatal(err)
 	}
 	config := &tls.Config{Certificates: []tls.Certificate{cert}}
-	ln, err := netpoll.CreateListener("tcp", *addr, netpoll.WithTLS(config), netpoll.WithTLSHandshakeTimeout(*handshakeTimeout))
-	if err != nil {
-		log.Fatal(err)
-	}
-	loop, err := netpoll.NewEventLoop(echo,
-		netpoll.WithWriteTimeout(5*time.Second),
-		netpoll.WithIdleTimeout(*idleTimeout),
-	)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("tlsecho: listening on %s\n", ln.Addr())
-
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ready := make(chan string, 1)
 	go func() {
-		<-stop
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = loop.Shutdown(ctx)
+		if a, ok := <-ready; ok {
+			fmt.Printf("tlsecho: listening on %s\n", a)
+		}
 	}()
-	if err := loop.Serve(ln); err != nil {
+	if err := run(ctx, *addr, config, *handshakeTimeout, *idleTimeout, ready); err != nil {
 		log.Fatal(err)
 	}
 	m := netpoll.ReadTLSMetrics()
 	fmt.Printf("tlsecho: stopped; handshakes %d, failed %d (timed out %d), record errors %d\n",
 		m.Handshakes, m.HandshakeErrors, m.HandshakeTimeouts, m.RecordErrors)
+}
+
+// run serves TLS echo on addr until ctx ends, then shuts the event loop down.
+// It sends the address it listens on to ready (which may be nil).
+func run(ctx context.Context, addr string, config *tls.Config, handshakeTimeout, idleTimeout time.Duration, ready chan<- string) error {
+	ln, err := netpoll.CreateListener("tcp", addr, netpoll.WithTLS(config), netpoll.WithTLSHandshakeTimeout(handshakeTimeout))
+	if err != nil {
+		return err
+	}
+	loop, err := netpoll.NewEventLoop(echo,
+		netpoll.WithWriteTimeout(5*time.Second),
+		netpoll.WithIdleTimeout(idleTimeout),
+	)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- loop.Serve(ln) }()
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = loop.Shutdown(sctx)
+	if serr := <-served; err == nil {
+		err = serr
+	}
+	return err
 }
 
 // echo writes back everything buffered. Input that starts like an HTTP

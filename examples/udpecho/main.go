@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log"
 	"net"
 	"os"
@@ -45,28 +46,52 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	ln, err := netpoll.ListenUDP("udp", *addr,
-		netpoll.WithSocketReusePort(*reusePort),
-		netpoll.WithMaxDatagramSize(*maxDatagram),
-		netpoll.WithDatagramBatch(*batch))
-	if err != nil {
-		log.Fatal(err)
-	}
-	log.Printf("udpecho (%s mode) listening on %v", *mode, ln.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	switch *mode {
-	case "session":
-		err = serveSessions(ctx, ln, *idleTimeout)
-	case "packet":
-		err = servePackets(ctx, ln)
-	default:
-		log.Fatalf("unknown -mode %q", *mode)
-	}
-	if err != nil {
+	cfg := config{mode: *mode, reusePort: *reusePort, idleTimeout: *idleTimeout, maxDatagram: *maxDatagram, batch: *batch}
+	ready := make(chan string, 1)
+	go func() {
+		if a, ok := <-ready; ok {
+			log.Printf("udpecho (%s mode) listening on %v", *mode, a)
+		}
+	}()
+	if err := run(ctx, cfg, *addr, ready); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// config is what the flags set.
+type config struct {
+	mode        string // "session" or "packet"
+	reusePort   bool
+	idleTimeout time.Duration
+	maxDatagram int
+	batch       int
+}
+
+// run serves UDP echo on addr in cfg.mode until ctx ends. It sends the
+// address it listens on to ready (which may be nil).
+func run(ctx context.Context, cfg config, addr string, ready chan<- string) error {
+	if cfg.mode != "session" && cfg.mode != "packet" {
+		return fmt.Errorf("unknown -mode %q", cfg.mode)
+	}
+	ln, err := netpoll.ListenUDP("udp", addr,
+		netpoll.WithSocketReusePort(cfg.reusePort),
+		netpoll.WithMaxDatagramSize(cfg.maxDatagram),
+		netpoll.WithDatagramBatch(cfg.batch))
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	if cfg.mode == "session" {
+		err = serveSessions(ctx, ln, cfg.idleTimeout)
+	} else {
+		err = servePackets(ctx, ln)
+	}
 	log.Printf("truncated %d, dropped %d datagrams", ln.Truncated(), ln.Dropped())
+	return err
 }
 
 // echo is a TCP echo handler, unchanged: on a UDP session the input holds one
