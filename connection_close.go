@@ -306,7 +306,7 @@ func (c *connection) runCallback(what string, f func()) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.stats.panics.Add(1)
-			panicLog.log(slog.LevelError, "netpoll: panic in "+what,
+			panicLog.logContext(*c.ctx.Load(), slog.LevelError, "netpoll: panic in "+what,
 				slog.Int("fd", c.fd), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 			ok = false
 			c.close()

@@ -133,7 +133,7 @@ func (c *connection) onReadable(_ poller.Poll) error {
 	// n == 0 is the peer's FIN; an error (ECONNRESET) ends input the same way.
 	if err != nil {
 		c.stats.peerResets.Add(1)
-		resetLog.log(slog.LevelDebug, "netpoll: read failed, input closed",
+		resetLog.logContext(*c.ctx.Load(), slog.LevelDebug, "netpoll: read failed, input closed",
 			slog.Int("fd", c.fd), slog.String("peer", addrString(c.RemoteAddr())), slog.Any("error", err))
 	}
 	c.onPeerClosed()

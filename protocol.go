@@ -228,7 +228,7 @@ func (s *frameState) serve(ctx context.Context, c Connection) error {
 		_ = r.Release()
 	}
 	if err != nil && c.IsActive() {
-		logFrameError(c, err)
+		logFrameError(ctx, c, err)
 		_ = c.Close()
 	}
 	return err
@@ -268,12 +268,12 @@ func connectionOf(c Connection) *connection {
 
 // logFrameError records why a framed connection is closed. A peer can cause
 // it at will, so it goes through a limiter.
-func logFrameError(c Connection, err error) {
+func logFrameError(ctx context.Context, c Connection, err error) {
 	args := []any{slog.String("peer", addrString(c.RemoteAddr())), slog.Any("error", err)}
 	if fc, ok := c.(interface{ Fd() int }); ok {
 		args = append(args, slog.Int("fd", fc.Fd()))
 	}
-	frameErrorLog.log(slog.LevelInfo, "netpoll: closing connection: bad frame", args...)
+	frameErrorLog.logContext(ctx, slog.LevelInfo, "netpoll: closing connection: bad frame", args...)
 }
 
 // addrString formats an address for log lines: a string, not a struct that

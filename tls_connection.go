@@ -131,7 +131,7 @@ func (t *tlsConnection) runHandshake() {
 	t.handshakeErr = &exception{no: ErrConnClosed, suffix: "tls handshake", cause: err}
 	if t.isServer {
 		// A peer can fail handshakes at will: count, and log at a bounded rate.
-		handshakeLog.log(slog.LevelWarn, "netpoll: tls handshake failed",
+		handshakeLog.logContext(*t.ctx.Load(), slog.LevelWarn, "netpoll: tls handshake failed",
 			slog.Any("peer", t.RemoteAddr()), slog.Any("error", err))
 	}
 	t.close()
@@ -233,7 +233,7 @@ func (t *tlsConnection) failRead(err error) {
 	t.readErr = &exception{no: ErrConnClosed, suffix: "tls", cause: err}
 	tlsCounters.recordErrors.Add(1)
 	if t.isServer {
-		recordErrorLog.log(slog.LevelWarn, "netpoll: tls record error, connection closed",
+		recordErrorLog.logContext(*t.ctx.Load(), slog.LevelWarn, "netpoll: tls record error, connection closed",
 			slog.Any("peer", t.RemoteAddr()), slog.Any("error", err))
 	}
 	t.close()
