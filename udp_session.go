@@ -53,8 +53,8 @@ type udpSession struct {
 
 // openSession makes the session of a new peer and publishes it in the
 // socket's table; the caller delivers the first datagram, then calls start.
-// It returns nil if the peer is refused (connection limit, listener closed,
-// Accept queue full). Called on the poller goroutine.
+// It returns nil if the peer is refused (connection or session limit,
+// listener closed, Accept queue full). Called on the poller goroutine.
 func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 	l, srv := s.l, s.l.server
 	if srv != nil {
@@ -66,7 +66,7 @@ func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 			return nil
 		}
 	}
-	if !s.acquire() {
+	if !s.acquireSession() {
 		return nil
 	}
 	sess := &udpSession{sock: s, peer: peer, connection: &connection{}}
@@ -172,7 +172,7 @@ func (sess *udpSession) onClosed() {
 	for _, d := range queue {
 		bufpool.Put(d)
 	}
-	s.release()
+	s.releaseSession()
 }
 
 // receive takes one datagram from the poller: into the window if it is

@@ -58,6 +58,41 @@ func (s *udpSocket) release() {
 	}
 }
 
+// acquireSession takes a place for a new session under the listener's
+// session limit, and a reference to fd for it; releaseSession gives both
+// back when the session closes. Past the limit the new peer's datagram is
+// dropped, counted and logged (#15, defect 6): with spoofed sources a
+// flood would otherwise cost a session per address until its idle timeout.
+// The place is taken with a compare-and-swap, so sockets on different
+// pollers never admit more than the limit together.
+func (s *udpSocket) acquireSession() bool {
+	l := s.l
+	for limit := int64(l.maxSessions); ; {
+		n := l.sessions.Load()
+		if limit > 0 && n >= limit {
+			detachedCounters.sessionsRefused.Add(1)
+			sessionLimitLog.log(slog.LevelWarn, "netpoll: UDP session limit reached, datagram of a new peer dropped",
+				slog.String("listener", l.localAddr.String()), slog.Int64("limit", limit),
+				slog.Uint64("refused_total", detachedCounters.sessionsRefused.Load()))
+			return false
+		}
+		if l.sessions.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	if !s.acquire() {
+		l.sessions.Add(-1)
+		return false
+	}
+	return true
+}
+
+// releaseSession gives back what acquireSession took.
+func (s *udpSocket) releaseSession() {
+	s.l.sessions.Add(-1)
+	s.release()
+}
+
 // onReadable receives the datagrams waiting on the socket and hands each on.
 // Called on the poller goroutine; must not block.
 func (s *udpSocket) onReadable(_ poller.Poll) error {
