@@ -334,12 +334,15 @@ func (l *UDPListener) startPolling() error {
 			return errors.New("netpoll: no poller could be started")
 		}
 		used[p] = true
+		s.loop = p
 		s.batch = sys.NewDatagramBatch(l.batch, l.maxDatagram)
 		op := p.Alloc()
 		op.FD = s.fd
 		op.OnRead = s.onReadable
 		op.OnWrite = s.onWritable
+		s.mu.Lock() // WriteTo may be waiting in waitWritable already
 		s.op = op
+		s.mu.Unlock()
 		if err := op.Control(poller.PollReadable); err != nil {
 			return err
 		}
@@ -407,19 +410,26 @@ func (l *UDPListener) Close() error {
 }
 
 // closeSockets detaches each socket and drops the listener's reference.
+// The operator is taken out of the socket before it is freed: sessions
+// outlive the listener and may still send, and one that finds the socket
+// full would otherwise arm write interest on an operator the poller may
+// have handed to another fd by then (#15). Without it they fail with
+// ErrConnClosed; the senders waiting already are woken.
 func (l *UDPListener) closeSockets() {
 	for _, s := range l.sockets {
-		if s.op != nil {
-			_ = s.op.Control(poller.PollDetach)
-			s.op.Free()
-		}
-		s.release()
 		s.mu.Lock()
+		op := s.op
+		s.op = nil
 		if s.writeReady != nil {
 			close(s.writeReady)
 			s.writeReady = nil
 		}
 		s.mu.Unlock()
+		if op != nil {
+			_ = op.Control(poller.PollDetach)
+			op.Free()
+		}
+		s.release()
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 
 	"github.com/ccb70390/netpoll/internal/bufpool"
-	"github.com/ccb70390/netpoll/internal/poller"
 )
 
 // A session is the Connection of one UDP peer. It is a connection (the same
@@ -75,7 +74,7 @@ func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 	c.init(s.fd, l.network, sess)
 	c.detached = true // the fd is the listener's
 	c.setRemoteAddr(net.UDPAddrFromAddrPort(peer))
-	p := s.op.Poller().(*poller.Poller)
+	p := s.loop
 	// An operator that is never registered: it ties the session to its
 	// poller's idle wheel and counters.
 	c.operator = p.Alloc()

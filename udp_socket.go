@@ -28,12 +28,13 @@ type udpSocket struct {
 	// so a session can still reply while Shutdown waits for it.
 	refs atomic.Int64
 
-	op    *poller.FDOperator // set before polling starts
+	loop  *poller.Poller     // set before polling starts, then read-only
 	batch *sys.DatagramBatch // owned by the poller goroutine
 
 	received atomic.Uint64 // datagrams received, for tests and Stats
 
 	mu         sync.Mutex
+	op         *poller.FDOperator             // guarded by mu; set when polling starts, nil again once Close freed it
 	sessions   map[netip.AddrPort]*udpSession // guarded by mu
 	writeReady chan struct{}                  // guarded by mu; closed when fd drains, nil when none waits
 }
@@ -226,6 +227,9 @@ func (s *udpSocket) waitWritable(c *connection) error {
 func (s *udpSocket) onWritable(_ poller.Poll) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.op == nil { // Close took it while this event was on its way
+		return nil
+	}
 	_ = s.op.Control(poller.PollRW2R)
 	if s.writeReady != nil {
 		close(s.writeReady)
