@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -233,16 +234,8 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 		_ = sys.Close(fd)
 		return
 	}
-	if op := s.opts.onPrepare; op != nil {
-		ok := c.runCallback("OnPrepare", func() {
-			// c.owner: the user sees the wrapping layer's connection, if any.
-			if ctx := op(c.owner); ctx != nil {
-				c.ctx.Store(&ctx)
-			}
-		})
-		if !ok {
-			return
-		}
+	if op := s.opts.onPrepare; op != nil && !s.prepare(c, op) {
+		return
 	}
 	if onConnect != nil {
 		if s.wrapConn == nil {
@@ -270,6 +263,28 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 	if c.connectPending.Load() {
 		runHandler(c)
 	}
+}
+
+// prepare runs OnPrepare for c, on the poller goroutine, and reports
+// whether c lives on. The user sees c.owner: the wrapping layer's
+// connection, if any. A panic costs c only; it is counted and logged as
+// runCallback does, but the close is handed to the runner instead of run
+// here: it runs the close callbacks, user code that may block (OnPrepare may
+// just have registered one), and must not stall the poller (#15).
+func (s *server) prepare(c *connection, onPrepare OnPrepare) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.stats.panics.Add(1)
+			panicLog.log(slog.LevelError, "netpoll: panic in OnPrepare",
+				slog.Int("fd", c.fd), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			runTask(*c.ctx.Load(), func() { c.close() })
+			ok = false
+		}
+	}()
+	if ctx := onPrepare(c.owner); ctx != nil {
+		c.ctx.Store(&ctx)
+	}
+	return true
 }
 
 // track adds c to the server's set, unless the server is stopping.

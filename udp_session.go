@@ -129,15 +129,8 @@ func (sess *udpSession) serveWith(srv *server) bool {
 		c.close()
 		return false
 	}
-	if op := srv.opts.onPrepare; op != nil {
-		ok := c.runCallback("OnPrepare", func() {
-			if ctx := op(sess); ctx != nil {
-				c.ctx.Store(&ctx)
-			}
-		})
-		if !ok {
-			return false
-		}
+	if op := srv.opts.onPrepare; op != nil && !srv.prepare(c, op) {
+		return false
 	}
 	if oc := srv.opts.onConnect; oc != nil {
 		c.onConnect.Store(&oc)
