@@ -13,7 +13,9 @@ import (
 // Dialer makes client connections that the library's pollers serve.
 type Dialer interface {
 	// DialConnection connects to address on network ("tcp", "tcp4",
-	// "tcp6" or "unix") within timeout (zero means none).
+	// "tcp6" or "unix") within timeout (zero means none). A host name
+	// with several addresses is dialed at each in turn until one answers,
+	// as net.Dial does, each given a share of the timeout.
 	DialConnection(network, address string, timeout time.Duration) (connection Connection, err error)
 	// DialTimeout is DialConnection returning a net.Conn.
 	DialTimeout(network, address string, timeout time.Duration) (conn net.Conn, err error)
@@ -42,11 +44,11 @@ func (d *dialer) DialConnection(network, address string, timeout time.Duration) 
 	}
 	switch network {
 	case "tcp", "tcp4", "tcp6":
-		raddr, err := resolveTCPAddr(ctx, network, address)
+		raddrs, err := resolveTCPAddrs(ctx, network, address)
 		if err != nil {
 			return nil, dialError(network, address, err)
 		}
-		return DialTCP(ctx, network, nil, raddr)
+		return dialSerial(ctx, network, address, raddrs)
 	case "unix":
 		raddr, err := ResolveUnixAddr(network, address)
 		if err != nil {
@@ -72,8 +74,9 @@ func ResolveTCPAddr(network, address string) (*TCPAddr, error) {
 	return &TCPAddr{TCPAddr: *addr}, nil
 }
 
-// resolveTCPAddr resolves address within ctx; a literal IP needs no lookup.
-func resolveTCPAddr(ctx context.Context, network, address string) (*TCPAddr, error) {
+// resolveTCPAddrs resolves address within ctx to every address of its
+// host, in the resolver's order; a literal IP needs no lookup.
+func resolveTCPAddrs(ctx context.Context, network, address string) ([]*TCPAddr, error) {
 	host, portText, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, err
@@ -83,19 +86,73 @@ func resolveTCPAddr(ctx context.Context, network, address string) (*TCPAddr, err
 		return nil, err
 	}
 	if host == "" {
-		return &TCPAddr{net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}, nil
+		return []*TCPAddr{{net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}}, nil
 	}
 	if ip := net.ParseIP(host); ip != nil {
-		return &TCPAddr{net.TCPAddr{IP: ip, Port: port}}, nil
+		return []*TCPAddr{{net.TCPAddr{IP: ip, Port: port}}}, nil
 	}
-	ips, err := net.DefaultResolver.LookupIP(ctx, map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[network], host)
+	ips, err := lookupIP(ctx, map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[network], host)
 	if err != nil {
 		return nil, err
 	}
 	if len(ips) == 0 {
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
-	return &TCPAddr{net.TCPAddr{IP: ips[0], Port: port}}, nil
+	addrs := make([]*TCPAddr, len(ips))
+	for i, ip := range ips {
+		addrs[i] = &TCPAddr{net.TCPAddr{IP: ip, Port: port}}
+	}
+	return addrs, nil
+}
+
+// dialMinShare is the least time an address is given when several share a
+// dial's timeout, as in package net's dialSerial.
+const dialMinShare = 2 * time.Second
+
+// dialSerial connects to each address in turn until one answers, as
+// net.Dialer does (#15): a host whose first address refuses, like
+// "localhost" resolving to ::1 with a server on 127.0.0.1 only, is still
+// reached. With a deadline, each address but the last gets an equal share
+// of the time left (at least dialMinShare), so one that never answers
+// leaves time for the rest. When all fail it returns the first address's
+// error, as net does, or ErrDialTimeout once the whole timeout has passed.
+func dialSerial(ctx context.Context, network, address string, raddrs []*TCPAddr) (Connection, error) {
+	var first error
+	for i, raddr := range raddrs {
+		if ctx.Err() != nil {
+			return nil, Exception(ErrDialTimeout, "dial "+address)
+		}
+		conn, err := dialShare(ctx, network, raddr, len(raddrs)-i)
+		if err == nil {
+			return conn, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
+}
+
+// dialShare dials raddr within its share of ctx's time left, remaining
+// addresses counting this one.
+func dialShare(ctx context.Context, network string, raddr *TCPAddr, remaining int) (*TCPConnection, error) {
+	if deadline, ok := ctx.Deadline(); ok && remaining > 1 {
+		left := time.Until(deadline)
+		share := left / time.Duration(remaining)
+		if share < dialMinShare {
+			share = min(left, dialMinShare)
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, share)
+		defer cancel()
+	}
+	return DialTCP(ctx, network, nil, raddr)
+}
+
+// lookupIP resolves a host name for the dialer; a variable so that tests
+// can give a name several addresses.
+var lookupIP = func(ctx context.Context, network, host string) ([]net.IP, error) {
+	return net.DefaultResolver.LookupIP(ctx, network, host)
 }
 
 // UnixAddr is the address of a unix domain socket end point.

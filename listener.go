@@ -31,6 +31,7 @@ type listenerOptions struct {
 	// UDP (udp.go): zero means the default.
 	maxDatagram   int
 	datagramBatch int
+	maxSessions   int // negative: no bound
 
 	// TLS (tls.go): a nil tlsConfig means plain.
 	tlsConfig           *tls.Config

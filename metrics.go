@@ -19,6 +19,7 @@ type Metrics struct {
 	ConnectionsDialed   uint64 // made by a dialer or NewFDConnection
 	ConnectionsClosed   uint64 // closed, by either side
 	ConnectionsRefused  uint64 // accepted and closed at once by WithMaxConnections
+	SessionsRefused     uint64 // datagrams of new UDP peers dropped at a listener's session limit (WithMaxSessions)
 
 	BytesRead    uint64 // bytes read from sockets
 	BytesWritten uint64 // bytes written to sockets
@@ -46,6 +47,7 @@ type Metrics struct {
 type counters struct {
 	open                                   atomic.Int64
 	accepted, dialed, closed, refused      atomic.Uint64
+	sessionsRefused                        atomic.Uint64
 	bytesRead, bytesWritten, reads, writes atomic.Uint64
 	readTimeouts, writeTimeouts            atomic.Uint64
 	idleTimeouts                           atomic.Uint64
@@ -111,6 +113,7 @@ func ReadMetrics() Metrics {
 		m.ConnectionsDialed += c.dialed.Load()
 		m.ConnectionsClosed += c.closed.Load()
 		m.ConnectionsRefused += c.refused.Load()
+		m.SessionsRefused += c.sessionsRefused.Load()
 		m.BytesRead += c.bytesRead.Load()
 		m.BytesWritten += c.bytesWritten.Load()
 		m.Reads += c.reads.Load()
@@ -146,6 +149,7 @@ var metricFamilies = []struct {
 	{"netpoll_connections_dialed_total", "counter", "Connections made by a dialer.", func(m *Metrics) float64 { return float64(m.ConnectionsDialed) }},
 	{"netpoll_connections_closed_total", "counter", "Connections closed by either side.", func(m *Metrics) float64 { return float64(m.ConnectionsClosed) }},
 	{"netpoll_connections_refused_total", "counter", "Connections refused by the connection limit.", func(m *Metrics) float64 { return float64(m.ConnectionsRefused) }},
+	{"netpoll_udp_sessions_refused_total", "counter", "Datagrams of new UDP peers dropped at the session limit.", func(m *Metrics) float64 { return float64(m.SessionsRefused) }},
 	{"netpoll_read_bytes_total", "counter", "Bytes read from sockets.", func(m *Metrics) float64 { return float64(m.BytesRead) }},
 	{"netpoll_written_bytes_total", "counter", "Bytes written to sockets.", func(m *Metrics) float64 { return float64(m.BytesWritten) }},
 	{"netpoll_reads_total", "counter", "Read system calls that returned input.", func(m *Metrics) float64 { return float64(m.Reads) }},

@@ -26,8 +26,8 @@ var (
 // them, idle connections that are no longer active (the library closes a
 // connection once its peer has closed and its input is drained) or that hold
 // input nobody asked for. Put closes a connection returned with unread input
-// or unflushed output, because the next user would read the previous reply or
-// send half a request. Idle connections past WithPoolIdleTimeout or
+// or output not yet sent, because the next user would read the previous reply
+// or send the rest of the previous request ahead of theirs. Idle connections past WithPoolIdleTimeout or
 // WithPoolMaxLifetime are closed too.
 //
 // The check costs no system call, so a peer's close that is still in flight
@@ -143,7 +143,8 @@ func (p *ConnectionPool) dialNew(ctx context.Context, now time.Time) (Connection
 
 // Put gives back a connection that Get returned; the caller must not use it
 // afterwards. A clean connection becomes idle for the next Get; one that is
-// closed, holds unread input or unflushed output, is past its lifetime, finds
+// closed, holds unread input or unsent output (unflushed, or flushed by a Flush
+// that failed on a deadline), is past its lifetime, finds
 // the idle list full, or comes back after Close, is closed. It returns an
 // error only for a connection that is not out of this pool (never got, or
 // put twice).
@@ -241,13 +242,13 @@ func (p *ConnectionPool) now() time.Time {
 
 // reusableLocked reports whether pc may go (back) into use. idle is true at
 // Get, where unread input means the peer sent something unasked and the idle
-// timeout applies; at Put unflushed output also disqualifies.
+// timeout applies; at Put unsent output also disqualifies.
 func (p *ConnectionPool) reusableLocked(pc *pooledConn, now time.Time, idle bool) bool {
 	c := pc.conn
 	if !c.IsActive() || c.Reader().Len() > 0 {
 		return false
 	}
-	if !idle && c.Writer().MallocLen() > 0 {
+	if !idle && outputPending(c) {
 		return false
 	}
 	if p.opts.maxLifetime > 0 && now.Sub(pc.created) >= p.opts.maxLifetime {
@@ -303,4 +304,35 @@ func (p *ConnectionPool) sweepIdle() {
 	for _, pc := range stale {
 		_ = pc.conn.Close()
 	}
+}
+
+// pendingOutputter is implemented by the library's connections, which can
+// tell output that a Flush accepted but the kernel never took.
+type pendingOutputter interface {
+	hasPendingOutput() bool
+}
+
+// outputPending reports whether c holds output its peer has not been sent:
+// written and not flushed, or flushed by a Flush that failed (a write
+// deadline passed while the peer read nothing). The next Flush would send it
+// ahead of the next user's request (#15, defect 5). A connection of another
+// package can only report what Malloc'd bytes it holds.
+func outputPending(c Connection) bool {
+	if p, ok := c.(pendingOutputter); ok {
+		return p.hasPendingOutput()
+	}
+	return c.Writer().MallocLen() > 0
+}
+
+// hasPendingOutput reports output written or flushed and not yet in the
+// kernel, for every transport (under TLS, plaintext not yet encrypted and
+// sent: records go out whole, from the Flush that made them). It claims
+// the write side, so a close freeing the output buffer
+// cannot race the look; a side that is busy or closed counts as pending.
+func (c *connection) hasPendingOutput() bool {
+	if c.lockWriter() != nil {
+		return true
+	}
+	defer c.unlockWriter()
+	return c.outputBuffer.MallocLen() > 0 || !c.outputBuffer.IsEmpty()
 }

@@ -1,11 +1,14 @@
 package netpoll
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -204,6 +207,113 @@ func TestConnectionPoolDirtyPut(t *testing.T) {
 			roundTrip(t, c2)
 			f.put(t, c2)
 		})
+	}
+}
+
+// TestConnectionPoolPutUnsentOutput is defect 5 of #15: a Flush that failed
+// on its write deadline leaves flushed output the kernel did not take. A pool
+// that took the connection back would send those stale bytes ahead of the
+// next user's request. Put must close it, and Get must dial afresh.
+func TestConnectionPoolPutUnsentOutput(t *testing.T) {
+	checkNoFDLeak(t)
+	// The peer accepts but reads nothing until the test says so.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	peers := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(peers)
+				return
+			}
+			_ = c.(*net.TCPConn).SetReadBuffer(4096)
+			peers <- c
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		for c := range peers {
+			_ = c.Close()
+		}
+	})
+	var dials atomic.Int64
+	pool, err := NewConnectionPool(func(ctx context.Context) (Connection, error) {
+		dials.Add(1)
+		return DialConnection("tcp", ln.Addr().String(), time.Second)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pool.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	first, err := pool.Get(ctx)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if err := syscall.SetsockoptInt(first.(Conn).Fd(), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096); err != nil {
+		t.Fatalf("SO_SNDBUF: %v", err)
+	}
+	firstPeer := recvTimeout(t, peers, 5*time.Second, "the first connection")
+	t.Cleanup(func() { _ = firstPeer.Close() })
+	// Far more than the two socket buffers hold while the peer reads nothing.
+	stale := bytes.Repeat([]byte{'S'}, 8<<20)
+	if _, err := first.Writer().WriteBinary(stale); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	if err := first.Writer().Flush(); !errors.Is(err, ErrWriteTimeout) {
+		t.Fatalf("Flush to a peer that reads nothing = %v; want ErrWriteTimeout", err)
+	}
+	_ = first.SetWriteDeadline(time.Time{})
+	if err := pool.Put(first); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if first.IsActive() {
+		t.Error("Put kept a connection whose flushed output was not all sent; want it closed")
+	}
+
+	next, err := pool.Get(ctx)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if next == first {
+		_ = pool.Put(next)
+		t.Fatal("Get handed out the connection that still held the previous user's output")
+	}
+	if _, err := next.Writer().WriteString("REQ"); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Writer().Flush(); err != nil {
+		t.Fatalf("Flush of the next request: %v", err)
+	}
+	nextPeer := recvTimeout(t, peers, 5*time.Second, "a fresh connection")
+	t.Cleanup(func() { _ = nextPeer.Close() })
+	_ = nextPeer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(nextPeer, got); err != nil || string(got) != "REQ" {
+		t.Fatalf("fresh connection's peer read %q, %v; want \"REQ\" first", got, err)
+	}
+	// The first peer gets part of the stale output, then the end of stream,
+	// and never the next user's request.
+	_ = firstPeer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rest, err := io.ReadAll(firstPeer)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("reading the first peer: %v", err)
+	}
+	if i := bytes.IndexFunc(rest, func(r rune) bool { return r != 'S' }); i >= 0 {
+		t.Fatalf("the first peer received %q at offset %d after the stale output", rest[i:min(i+8, len(rest))], i)
+	}
+	if err := pool.Put(next); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if got := dials.Load(); got != 2 {
+		t.Errorf("dialed %d times; want 2", got)
 	}
 }
 

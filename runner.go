@@ -23,9 +23,12 @@ import (
 // block costs two wake-ups in all.
 //
 // Reusing goroutines keeps their grown stacks, which a go statement per
-// request would lose. Idle workers are bounded; the oldest idle ones leave
-// when idle for longer than workerIdleTime, checked whenever a worker parks,
-// so the pool needs no timer goroutine.
+// request would lose. Idle workers are bounded, and leave once idle for
+// workerIdleTime. One timer per pool (not one per worker, and no goroutine
+// waiting on it) retires them: armed when a worker parks and none is armed,
+// it fires when the oldest idle worker expires, tells every expired one to
+// leave and re-arms for the next. So a burst's workers leave a quiet server
+// too (#15, defect 10); a park costs one flag test while the timer is armed.
 
 // runnerFunc is the current runner; replaced by SetRunner and DisableGopool.
 var runnerFunc atomic.Pointer[func(ctx context.Context, f func())]
@@ -96,6 +99,10 @@ type workerPool struct {
 	idle   []*worker // guarded by mu; most recently parked last
 	called bool      // guarded by mu; a worker was woken or started and has not reached the queue yet
 	live   int       // guarded by mu; workers started and not yet gone
+
+	idleTime time.Duration // guarded by mu; 0 means workerIdleTime (tests shorten it)
+	retire   *time.Timer   // guarded by mu; runs retireIdle, made on first use
+	retiring bool          // guarded by mu; retire is armed
 }
 
 type worker struct {
@@ -180,31 +187,62 @@ func (wp *workerPool) serve(w *worker) {
 	}
 }
 
-// parkLocked puts w on the idle list, and tells the oldest idle worker to
-// leave if it has idled too long. It unlocks mu, and reports false when w
-// should leave instead.
+// parkLocked puts w on the idle list and makes sure the retire timer is
+// armed. It unlocks mu, and reports false when w should leave instead.
 func (wp *workerPool) parkLocked(w *worker) bool {
 	if len(wp.idle) >= maxIdleWorkers {
 		wp.live--
 		wp.mu.Unlock()
 		return false
 	}
-	now := time.Now()
-	var expired *worker
-	if len(wp.idle) > 0 && now.Sub(wp.idle[0].parkedAt) > workerIdleTime {
-		expired = wp.idle[0]
-		copy(wp.idle, wp.idle[1:])
-		wp.idle[len(wp.idle)-1] = nil
-		wp.idle = wp.idle[:len(wp.idle)-1]
-		wp.live--
-	}
-	w.parkedAt = now
+	w.parkedAt = time.Now()
 	wp.idle = append(wp.idle, w)
-	wp.mu.Unlock()
-	if expired != nil {
-		expired.wake <- false
+	if !wp.retiring {
+		wp.retiring = true
+		if wp.retire == nil {
+			wp.retire = time.AfterFunc(wp.idleTimeLocked(), wp.retireIdle)
+		} else {
+			wp.retire.Reset(wp.idleTimeLocked())
+		}
 	}
+	wp.mu.Unlock()
 	return true
+}
+
+// retireIdle tells the workers idle for longer than the idle time to leave,
+// then re-arms for the oldest that remains. The idle list is in parking
+// order, oldest first, since workers are taken from its end. Runs on the
+// timer's goroutine.
+func (wp *workerPool) retireIdle() {
+	now := time.Now()
+	wp.mu.Lock()
+	idleTime := wp.idleTimeLocked()
+	expired := 0
+	for expired < len(wp.idle) && now.Sub(wp.idle[expired].parkedAt) >= idleTime {
+		expired++
+	}
+	leaving := make([]*worker, expired)
+	copy(leaving, wp.idle)
+	n := copy(wp.idle, wp.idle[expired:])
+	clear(wp.idle[n:])
+	wp.idle = wp.idle[:n]
+	wp.live -= expired
+	wp.retiring = n > 0
+	if wp.retiring {
+		wp.retire.Reset(idleTime - now.Sub(wp.idle[0].parkedAt))
+	}
+	wp.mu.Unlock()
+	for _, w := range leaving {
+		w.wake <- false
+	}
+}
+
+// idleTimeLocked is how long a worker may idle before it leaves.
+func (wp *workerPool) idleTimeLocked() time.Duration {
+	if wp.idleTime > 0 {
+		return wp.idleTime
+	}
+	return workerIdleTime
 }
 
 // drain waits (up to a few seconds) until no task is queued and every
@@ -220,6 +258,10 @@ func (wp *workerPool) drain() {
 			idle := wp.idle
 			wp.idle = nil
 			wp.live -= len(idle)
+			if wp.retiring {
+				wp.retire.Stop()
+				wp.retiring = false
+			}
 			wp.mu.Unlock()
 			for _, w := range idle {
 				w.wake <- false

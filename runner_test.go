@@ -3,7 +3,9 @@ package netpoll
 import (
 	"context"
 	"io"
+	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -219,4 +221,133 @@ func TestCustomRunnerRunsHandlers(t *testing.T) {
 	if n := calls.Load(); n == 0 {
 		t.Fatal("the custom runner started no handler; the default pool ran them")
 	}
+}
+
+// serveGoroutines counts the pooled workers of every pool, parked or busy,
+// by their top-level function, as goleak would see them.
+func serveGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "netpoll.(*workerPool).serve(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// startWorkers makes wp run n tasks at once, so it has n workers, and lets
+// them finish together: a burst after which no task comes.
+func startWorkers(t *testing.T, wp *workerPool, n int) {
+	t.Helper()
+	var started, done sync.WaitGroup
+	started.Add(n)
+	done.Add(n)
+	release := make(chan struct{})
+	for range n {
+		wp.run(context.Background(), func() {
+			defer done.Done()
+			started.Done()
+			<-release
+		})
+	}
+	waitGroupWithin(t, &started, 10*time.Second)
+	close(release)
+	waitGroupWithin(t, &done, 10*time.Second)
+}
+
+// TestWorkerPoolIdleWorkersLeaveWhenQuiet is defect 10 of #15: workers left
+// idle by a burst must leave after their idle time even if no task ever
+// comes again; before, expiry was checked only when a worker parked.
+func TestWorkerPoolIdleWorkersLeaveWhenQuiet(t *testing.T) {
+	wp := &workerPool{idleTime: 50 * time.Millisecond}
+	defer wp.drain()
+	before := serveGoroutines()
+	const burst = 20
+	startWorkers(t, wp, burst)
+	if got := serveGoroutines(); got < burst {
+		t.Fatalf("%d worker goroutines after a burst of %d blocking tasks; want at least %d", got, burst, burst)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		wp.mu.Lock()
+		live := wp.live
+		wp.mu.Unlock()
+		n := serveGoroutines()
+		if live == 0 && n <= before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5s after a burst, with a 50ms idle time: %d workers live, %d worker goroutines (%d before); want them gone", live, n, before)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The pool still works after its workers left, and sheds again.
+	startWorkers(t, wp, 3)
+	waitFor(t, 5*time.Second, "the second burst's workers to leave", func() bool {
+		wp.mu.Lock()
+		defer wp.mu.Unlock()
+		return wp.live == 0
+	})
+}
+
+// TestServerHandlersLeaveAfterBurst is defect 10 seen from a server: a burst
+// of connections whose handlers run at once, then silence; the handler
+// goroutines must leave within the idle time.
+func TestServerHandlersLeaveAfterBurst(t *testing.T) {
+	defaultPool.mu.Lock()
+	saved := defaultPool.idleTime
+	defaultPool.idleTime = 100 * time.Millisecond
+	defaultPool.mu.Unlock()
+	defer func() {
+		defaultPool.mu.Lock()
+		defaultPool.idleTime = saved
+		defaultPool.mu.Unlock()
+	}()
+	// Workers idle from earlier tests wait on a timer armed with the old idle
+	// time; let them go now, so the count below is this test's alone.
+	defaultPool.drain()
+	waitFor(t, 5*time.Second, "drained workers to leave", func() bool { return serveGoroutines() == 0 })
+	const before = 0
+	const clients = 8
+	var running sync.WaitGroup
+	running.Add(clients)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	ln := newLocalListener(t, "tcp")
+	startServer(t, ln, func(_ context.Context, c Connection) error {
+		r := c.Reader()
+		if _, err := r.Next(1); err != nil {
+			return err
+		}
+		running.Done()
+		<-release
+		if _, err := c.Write([]byte{'!'}); err != nil {
+			return err
+		}
+		return r.Release()
+	})
+	t.Cleanup(unblock) // registered after startServer's, so it runs before Shutdown
+	conns := make([]net.Conn, clients)
+	for i := range conns {
+		conns[i] = dialStd(t, ln)
+		if _, err := conns[i].Write([]byte{'?'}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitGroupWithin(t, &running, 10*time.Second)
+	if got := serveGoroutines(); got < before+clients {
+		t.Fatalf("%d worker goroutines with %d handlers running; want at least %d", got, clients, before+clients)
+	}
+	unblock()
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("reply: %v", err)
+		}
+	}
+	waitFor(t, 5*time.Second, "the handler goroutines to leave a quiet server", func() bool {
+		return serveGoroutines() <= before
+	})
 }

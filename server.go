@@ -233,21 +233,8 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 		_ = sys.Close(fd)
 		return
 	}
-	if op := s.opts.onPrepare; op != nil {
-		// Held while OnPrepare runs on this poller goroutine: if it
-		// panics, the close waits for the release, which hands the close
-		// callbacks to the runner.
-		c.hold()
-		ok := c.runCallback("OnPrepare", func() {
-			// c.owner: the user sees the wrapping layer's connection, if any.
-			if ctx := op(c.owner); ctx != nil {
-				c.ctx.Store(&ctx)
-			}
-		})
-		c.releaseOnPoller()
-		if !ok {
-			return
-		}
+	if op := s.opts.onPrepare; op != nil && !s.prepare(c, op) {
+		return
 	}
 	if onConnect != nil {
 		if s.wrapConn == nil {
@@ -275,6 +262,21 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 	if c.connectPending.Load() {
 		runHandler(c)
 	}
+}
+
+// prepare runs OnPrepare on the poller goroutine, holding c meanwhile. A
+// panic costs the connection only: runCallback logs it and closes c, and
+// the close waits for the release, which hands the close callbacks to the
+// runner instead of running them on the poller.
+func (s *server) prepare(c *connection, onPrepare OnPrepare) bool {
+	c.hold()
+	defer c.releaseOnPoller()
+	return c.runCallback("OnPrepare", func() {
+		// c.owner: the user sees the wrapping layer's connection, if any.
+		if ctx := onPrepare(c.owner); ctx != nil {
+			c.ctx.Store(&ctx)
+		}
+	})
 }
 
 // track adds c to the server's set, unless the server is stopping.

@@ -60,6 +60,8 @@ const (
 	packetQueueLen = 1024
 	// acceptQueueLen is how many new sessions wait for Accept.
 	acceptQueueLen = 128
+	// defaultMaxSessions bounds a listener's sessions; see WithMaxSessions.
+	defaultMaxSessions = 10000
 	// defaultSessionIdle ends a session that has been silent this long when
 	// the EventLoop sets no idle timeout: UDP has no close to end it.
 	defaultSessionIdle = time.Minute
@@ -72,7 +74,10 @@ const (
 	udpModePackets
 )
 
-var truncatedLog = newLogLimiter(time.Second)
+var (
+	truncatedLog    = newLogLimiter(time.Second)
+	sessionLimitLog = newLogLimiter(time.Second)
+)
 
 // WithMaxDatagramSize sets the largest datagram a UDP listener receives
 // whole; a larger one is reported (see [ErrDatagramTruncated]), never handed
@@ -91,6 +96,21 @@ func WithDatagramBatch(n int) ListenerOption {
 	return ListenerOption{func(o *listenerOptions) { o.datagramBatch = n }}
 }
 
+// WithMaxSessions bounds the sessions a UDP listener holds at once, whether
+// an EventLoop serves it or Accept takes them. The default is 10,000. UDP
+// has no handshake, so a flood of datagrams with spoofed source addresses
+// would otherwise make a session (about 1.2 KiB of heap) per address, each
+// kept until its idle timeout (one minute by default). Past the bound, a
+// datagram from a new peer is dropped: it is counted (the listener's
+// Dropped and Metrics.SessionsRefused) and logged at most once a second;
+// peers that have a session are served as before, and a new peer gets one
+// once a session ends. A negative n removes the bound; zero means the
+// default. The EventLoop's WithMaxConnections, when set, applies as well.
+// Ignored by stream listeners and by ReadFrom.
+func WithMaxSessions(n int) ListenerOption {
+	return ListenerOption{func(o *listenerOptions) { o.maxSessions = n }}
+}
+
 // UDPListener is what [CreateListener] returns for "udp", "udp4" and "udp6"
 // (also [ListenUDP]). Serve it with an EventLoop, or call Accept, to handle
 // each peer as a Connection; or use it as a net.PacketConn (ReadFrom,
@@ -103,6 +123,7 @@ type UDPListener struct {
 	localAddr   net.Addr
 	maxDatagram int
 	batch       int
+	maxSessions int // 0: no bound
 	sockets     []*udpSocket
 
 	// mode is udpModeNone until the first use picks one; written under
@@ -122,7 +143,8 @@ type UDPListener struct {
 	closed    chan struct{} // closed by Close
 
 	truncated atomic.Uint64 // datagrams larger than maxDatagram or the reader's buffer
-	dropped   atomic.Uint64 // datagrams no queue had room for
+	dropped   atomic.Uint64 // datagrams no queue (or the session limit) had room for
+	sessions  atomic.Int64  // sessions open or being opened, across the sockets; see acquireSession
 }
 
 // udpPacket is one datagram waiting for ReadFrom; buf comes from bufpool.
@@ -176,6 +198,12 @@ func listenUDP(network, addr string, o *listenerOptions) (*UDPListener, error) {
 	}
 	if l.batch <= 0 {
 		l.batch = defaultDatagramBatch
+	}
+	switch {
+	case o.maxSessions == 0:
+		l.maxSessions = defaultMaxSessions
+	case o.maxSessions > 0:
+		l.maxSessions = o.maxSessions
 	}
 	l.batch = max(1, min(l.batch, maxBatchArena/l.maxDatagram))
 	count := 1
@@ -306,12 +334,15 @@ func (l *UDPListener) startPolling() error {
 			return errors.New("netpoll: no poller could be started")
 		}
 		used[p] = true
+		s.loop = p
 		s.batch = sys.NewDatagramBatch(l.batch, l.maxDatagram)
 		op := p.Alloc()
 		op.FD = s.fd
 		op.OnRead = s.onReadable
 		op.OnWrite = s.onWritable
+		s.mu.Lock() // WriteTo may be waiting in waitWritable already
 		s.op = op
+		s.mu.Unlock()
 		if err := op.Control(poller.PollReadable); err != nil {
 			return err
 		}
@@ -333,8 +364,8 @@ func (l *UDPListener) LocalAddr() net.Addr { return l.localAddr }
 func (l *UDPListener) Truncated() uint64 { return l.truncated.Load() }
 
 // Dropped returns how many datagrams were dropped because the queue they
-// waited in was full: a session's input limit, ReadFrom's queue of 1024, or
-// Accept's queue of 128 new peers.
+// waited in was full: a session's input limit, ReadFrom's queue of 1024,
+// Accept's queue of 128 new peers, or the session limit (WithMaxSessions).
 func (l *UDPListener) Dropped() uint64 { return l.dropped.Load() }
 
 // Close stops receiving and closes the sockets. Sessions that an EventLoop
@@ -379,19 +410,26 @@ func (l *UDPListener) Close() error {
 }
 
 // closeSockets detaches each socket and drops the listener's reference.
+// The operator is taken out of the socket before it is freed: sessions
+// outlive the listener and may still send, and one that finds the socket
+// full would otherwise arm write interest on an operator the poller may
+// have handed to another fd by then (#15). Without it they fail with
+// ErrConnClosed; the senders waiting already are woken.
 func (l *UDPListener) closeSockets() {
 	for _, s := range l.sockets {
-		if s.op != nil {
-			_ = s.op.Control(poller.PollDetach)
-			s.op.Free()
-		}
-		s.release()
 		s.mu.Lock()
+		op := s.op
+		s.op = nil
 		if s.writeReady != nil {
 			close(s.writeReady)
 			s.writeReady = nil
 		}
 		s.mu.Unlock()
+		if op != nil {
+			_ = op.Control(poller.PollDetach)
+			op.Free()
+		}
+		s.release()
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ccb70390/netpoll/internal/bufpool"
-	"github.com/ccb70390/netpoll/internal/poller"
 )
 
 // A session is the Connection of one UDP peer. It is a connection (the same
@@ -51,8 +50,8 @@ type udpSession struct {
 
 // openSession makes the session of a new peer and publishes it in the
 // socket's table; the caller delivers the first datagram, then calls start.
-// It returns nil if the peer is refused (connection limit, listener closed,
-// Accept queue full). Called on the poller goroutine.
+// It returns nil if the peer is refused (connection or session limit,
+// listener closed, Accept queue full). Called on the poller goroutine.
 func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 	l, srv := s.l, s.l.server
 	if srv != nil {
@@ -64,7 +63,7 @@ func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 			return nil
 		}
 	}
-	if !s.acquire() {
+	if !s.acquireSession() {
 		return nil
 	}
 	sess := &udpSession{sock: s, peer: peer, connection: &connection{}}
@@ -73,7 +72,7 @@ func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 	c.layer = sess
 	c.life.Store(lifeKeepFD) // the fd is the listener's
 	c.setRemoteAddr(net.UDPAddrFromAddrPort(peer))
-	p := s.op.Poller().(*poller.Poller)
+	p := s.loop
 	// An operator that is never registered: it ties the session to its
 	// poller's idle wheel and counters.
 	c.operator = p.Alloc()
@@ -126,15 +125,8 @@ func (sess *udpSession) serveWith(srv *server) bool {
 		c.close()
 		return false
 	}
-	if op := srv.opts.onPrepare; op != nil {
-		ok := c.runCallback("OnPrepare", func() {
-			if ctx := op(sess); ctx != nil {
-				c.ctx.Store(&ctx)
-			}
-		})
-		if !ok {
-			return false
-		}
+	if op := srv.opts.onPrepare; op != nil && !srv.prepare(c, op) {
+		return false
 	}
 	if oc := srv.opts.onConnect; oc != nil {
 		c.onConnect.Store(&oc)
@@ -168,7 +160,7 @@ func (sess *udpSession) onClosed() {
 	for _, d := range queue {
 		bufpool.Put(d)
 	}
-	s.release()
+	s.releaseSession()
 }
 
 // receive takes one datagram from the poller: into the window if it is

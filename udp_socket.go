@@ -28,12 +28,13 @@ type udpSocket struct {
 	// so a session can still reply while Shutdown waits for it.
 	refs atomic.Int64
 
-	op    *poller.FDOperator // set before polling starts
+	loop  *poller.Poller     // set before polling starts, then read-only
 	batch *sys.DatagramBatch // owned by the poller goroutine
 
 	received atomic.Uint64 // datagrams received, for tests and Stats
 
 	mu         sync.Mutex
+	op         *poller.FDOperator             // guarded by mu; set when polling starts, nil again once Close freed it
 	sessions   map[netip.AddrPort]*udpSession // guarded by mu
 	writeReady chan struct{}                  // guarded by mu; closed when fd drains, nil when none waits
 }
@@ -56,6 +57,41 @@ func (s *udpSocket) release() {
 	if s.refs.Add(-1) == 0 {
 		_ = sys.Close(s.fd)
 	}
+}
+
+// acquireSession takes a place for a new session under the listener's
+// session limit, and a reference to fd for it; releaseSession gives both
+// back when the session closes. Past the limit the new peer's datagram is
+// dropped, counted and logged (#15, defect 6): with spoofed sources a
+// flood would otherwise cost a session per address until its idle timeout.
+// The place is taken with a compare-and-swap, so sockets on different
+// pollers never admit more than the limit together.
+func (s *udpSocket) acquireSession() bool {
+	l := s.l
+	for limit := int64(l.maxSessions); ; {
+		n := l.sessions.Load()
+		if limit > 0 && n >= limit {
+			detachedCounters.sessionsRefused.Add(1)
+			sessionLimitLog.log(slog.LevelWarn, "netpoll: UDP session limit reached, datagram of a new peer dropped",
+				slog.String("listener", l.localAddr.String()), slog.Int64("limit", limit),
+				slog.Uint64("refused_total", detachedCounters.sessionsRefused.Load()))
+			return false
+		}
+		if l.sessions.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	if !s.acquire() {
+		l.sessions.Add(-1)
+		return false
+	}
+	return true
+}
+
+// releaseSession gives back what acquireSession took.
+func (s *udpSocket) releaseSession() {
+	s.l.sessions.Add(-1)
+	s.release()
 }
 
 // onReadable receives the datagrams waiting on the socket and hands each on.
@@ -191,6 +227,9 @@ func (s *udpSocket) waitWritable(c *connection) error {
 func (s *udpSocket) onWritable(_ poller.Poll) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.op == nil { // Close took it while this event was on its way
+		return nil
+	}
 	_ = s.op.Control(poller.PollRW2R)
 	if s.writeReady != nil {
 		close(s.writeReady)

@@ -42,9 +42,14 @@ type ShardQueue struct {
 	pending atomic.Int32
 	closed  atomic.Bool
 
-	mu   sync.Mutex
-	idle *sync.Cond // signalled, under mu, when a flusher finishes
-	busy bool       // a flusher runs; guarded by mu
+	// flushers counts the flushers running, for Close. It is a count, not a
+	// flag: a flusher that has decided to stop is still counted when an Add
+	// may already have started the next one, and clearing a flag then would
+	// let Close return while the new one sends (#15). Only one of them ever
+	// touches the connection: the old one is done with it.
+	mu       sync.Mutex
+	idle     *sync.Cond // signalled, under mu, when the last flusher finishes
+	flushers int        // guarded by mu
 }
 
 type shard struct {
@@ -76,7 +81,7 @@ func (q *ShardQueue) Add(gts ...WriterGetter) {
 	s.mu.Unlock()
 	if q.pending.Add(1) == 1 {
 		q.mu.Lock()
-		q.busy = true
+		q.flushers++
 		q.mu.Unlock()
 		go q.flushLoop()
 	}
@@ -87,7 +92,7 @@ func (q *ShardQueue) Add(gts ...WriterGetter) {
 func (q *ShardQueue) Close() error {
 	q.closed.Store(true)
 	q.mu.Lock()
-	for q.busy {
+	for q.flushers > 0 {
 		q.idle.Wait()
 	}
 	q.mu.Unlock()
@@ -106,11 +111,20 @@ func (q *ShardQueue) flushLoop() {
 			break
 		}
 	}
+	if h := testHookFlusherDone; h != nil {
+		h()
+	}
 	q.mu.Lock()
-	q.busy = false
-	q.idle.Broadcast()
+	q.flushers--
+	if q.flushers == 0 {
+		q.idle.Broadcast()
+	}
 	q.mu.Unlock()
 }
+
+// testHookFlusherDone, if set, runs when a flusher has decided to stop and
+// before it is counted out, the moment a new Add can start the next one.
+var testHookFlusherDone func()
 
 // collect takes every shard's getters, in shard order.
 func (q *ShardQueue) collect(batch []WriterGetter) []WriterGetter {
