@@ -51,39 +51,6 @@ const (
 	lifeKeepFD  int64 = 1 << 34
 )
 
-// lifeState names the states of life, for logs and test failures.
-type lifeState int
-
-const (
-	stateOpen lifeState = iota
-	stateClosing
-	stateClosed
-)
-
-func (s lifeState) String() string {
-	switch s {
-	case stateOpen:
-		return "open"
-	case stateClosing:
-		return "closing"
-	default:
-		return "closed"
-	}
-}
-
-// state returns where c is in its lifecycle.
-func (c *connection) state() lifeState {
-	v := c.life.Load()
-	switch {
-	case v&lifeClosed != 0:
-		return stateClosed
-	case v&lifeClosing != 0:
-		return stateClosing
-	default:
-		return stateOpen
-	}
-}
-
 // closingStarted reports whether close has begun.
 func (c *connection) closingStarted() bool { return c.life.Load()&lifeClosing != 0 }
 

@@ -66,10 +66,3 @@ func (c *connection) endOfInputError() error {
 	}
 	return Exception(ErrConnClosed, "")
 }
-
-// readWait is how long a blocking read may wait: its timer (the read
-// timeout, one per call) and the deadline's channel.
-type readWait struct {
-	deadline <-chan struct{}
-	timer    <-chan time.Time
-}

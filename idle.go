@@ -32,8 +32,9 @@ type idleWheel struct {
 	mu       sync.Mutex
 	incoming []*connection // guarded by mu
 
-	slots  [idleWheelSlots][]*connection
-	cursor int
+	slots    [idleWheelSlots][]*connection
+	cursor   int
+	lastTick int64 // the coarse clock this wheel set at its previous tick
 }
 
 // watchIdle files c under its poller's wheel; the caller won idleWatched.
@@ -88,25 +89,36 @@ func (c *connection) SetIdleTimeout(timeout time.Duration) error {
 func tickIdleWheel(p *poller.Poller, now int64) {
 	coarseClock.now.Store(now)
 	w := wheelOf(p)
+	// Activity is stamped with the coarse clock, which lags the real one
+	// by up to a tick, and more when a loaded machine delays the ticker.
+	// Judged against this wheel's previous tick instead of now, a
+	// connection active since then is never taken for idle: a timeout
+	// fires up to a tick late, never early.
+	idleBefore := w.lastTick
+	if idleBefore == 0 {
+		idleBefore = now - int64(idleTick)
+	}
+	w.lastTick = now
 	w.mu.Lock()
 	incoming := w.incoming
 	w.incoming = nil
 	w.mu.Unlock()
 	for _, c := range incoming {
-		w.place(c, now)
+		w.place(c, now, idleBefore)
 	}
 	slot := w.slots[w.cursor]
 	w.slots[w.cursor] = slot[:0]
 	w.cursor = (w.cursor + 1) % idleWheelSlots
 	for i, c := range slot {
 		slot[i] = nil
-		w.place(c, now)
+		w.place(c, now, idleBefore)
 	}
 }
 
-// place closes c if it has been idle for its timeout, drops it if it is
-// closed or no longer has one, and otherwise files it under its expiry.
-func (w *idleWheel) place(c *connection, now int64) {
+// place closes c if it has been idle for its timeout as of idleBefore (the
+// previous tick), drops it if it is closed or no longer has one, and
+// otherwise files it under its expiry.
+func (w *idleWheel) place(c *connection, now, idleBefore int64) {
 	timeout := c.idleTimeout.Load()
 	if timeout == 0 || c.closingStarted() {
 		// Leave the wheel. A SetIdleTimeout that raced the check either
@@ -118,7 +130,7 @@ func (w *idleWheel) place(c *connection, now int64) {
 		timeout = c.idleTimeout.Load()
 	}
 	expiry := c.lastActive.Load() + timeout
-	if expiry <= now {
+	if expiry <= idleBefore {
 		c.stats.idleTimeouts.Add(1)
 		runTask(*c.ctx.Load(), func() { c.close() })
 		return

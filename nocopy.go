@@ -86,7 +86,13 @@ type Writer interface {
 
 	// Flush submits everything written. On a connection it sends it and
 	// blocks until it is sent, the write timeout or deadline passes
-	// (ErrWriteTimeout), or the connection closes.
+	// (ErrWriteTimeout), or the connection closes. When Flush returns, the
+	// memory passed to WriteBinary, WriteString and WriteDirect is the
+	// caller's again, even if Flush failed: a failed Flush never leaves
+	// output that points at it. On the write timeout the connection is
+	// closed (its output is half sent); after any other failure (a
+	// deadline) the unsent output keeps its own copy, and a later Flush
+	// sends the rest.
 	Flush() (err error)
 
 	// MallocLen returns the number of bytes written and not yet flushed.

@@ -245,34 +245,6 @@ func (wp *workerPool) idleTimeLocked() time.Duration {
 	return workerIdleTime
 }
 
-// drain waits (up to a few seconds) until no task is queued and every
-// worker is idle, then tells them all to leave. Tests call it before
-// checking for leaked goroutines: a called worker may still be on its way
-// to the queue when the last task is done.
-func (wp *workerPool) drain() {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		wp.mu.Lock()
-		settled := !wp.called && wp.tasks.n == 0 && len(wp.idle) == wp.live
-		if settled || time.Now().After(deadline) {
-			idle := wp.idle
-			wp.idle = nil
-			wp.live -= len(idle)
-			if wp.retiring {
-				wp.retire.Stop()
-				wp.retiring = false
-			}
-			wp.mu.Unlock()
-			for _, w := range idle {
-				w.wake <- false
-			}
-			return
-		}
-		wp.mu.Unlock()
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // taskQueue is a growable ring of tasks, oldest first.
 type taskQueue struct {
 	buf  []task
