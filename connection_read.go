@@ -35,31 +35,38 @@ func (c *connection) unlockReader() {
 	}
 }
 
+// beginRead claims the read side and waits until n bytes are buffered; on
+// success the caller reads and then calls unlockReader.
+func (c *connection) beginRead(n int) error {
+	if err := c.lockReader(); err != nil {
+		return err
+	}
+	if err := c.waitRead(n); err != nil {
+		c.unlockReader()
+		return err
+	}
+	return nil
+}
+
 // Next returns the next n bytes of input and advances past them. It blocks
 // until n bytes are buffered, the read timeout passes (ErrReadTimeout), or no
 // more input can come (ErrEOF, ErrConnClosed). The slice aliases the input
 // buffer until the next Release.
 func (c *connection) Next(n int) (p []byte, err error) {
-	if err = c.lockReader(); err != nil {
+	if err = c.beginRead(n); err != nil {
 		return nil, err
 	}
 	defer c.unlockReader()
-	if err = c.waitRead(n); err != nil {
-		return nil, err
-	}
 	c.inputLent = true
 	return c.inputBuffer.Next(n)
 }
 
 // Peek returns the next n bytes without advancing, blocking like Next.
 func (c *connection) Peek(n int) (buf []byte, err error) {
-	if err = c.lockReader(); err != nil {
+	if err = c.beginRead(n); err != nil {
 		return nil, err
 	}
 	defer c.unlockReader()
-	if err = c.waitRead(n); err != nil {
-		return nil, err
-	}
 	c.inputLent = true
 	return c.inputBuffer.Peek(n)
 }
@@ -78,37 +85,28 @@ func (c *connection) Skip(n int) (err error) {
 
 // ReadString returns the next n bytes as a string, blocking like Next.
 func (c *connection) ReadString(n int) (s string, err error) {
-	if err = c.lockReader(); err != nil {
+	if err = c.beginRead(n); err != nil {
 		return "", err
 	}
 	defer c.unlockReader()
-	if err = c.waitRead(n); err != nil {
-		return "", err
-	}
 	return c.inputBuffer.ReadString(n)
 }
 
 // ReadBinary returns a copy of the next n bytes, blocking like Next.
 func (c *connection) ReadBinary(n int) (p []byte, err error) {
-	if err = c.lockReader(); err != nil {
+	if err = c.beginRead(n); err != nil {
 		return nil, err
 	}
 	defer c.unlockReader()
-	if err = c.waitRead(n); err != nil {
-		return nil, err
-	}
 	return c.inputBuffer.ReadBinary(n)
 }
 
 // ReadByte returns the next byte, blocking like Next.
 func (c *connection) ReadByte() (b byte, err error) {
-	if err = c.lockReader(); err != nil {
+	if err = c.beginRead(1); err != nil {
 		return 0, err
 	}
 	defer c.unlockReader()
-	if err = c.waitRead(1); err != nil {
-		return 0, err
-	}
 	return c.inputBuffer.ReadByte()
 }
 
@@ -116,13 +114,10 @@ func (c *connection) ReadByte() (b byte, err error) {
 // blocking like Next. It stays valid after this connection's Release and
 // after its close: it holds its own count on the memory it shares.
 func (c *connection) Slice(n int) (r Reader, err error) {
-	if err = c.lockReader(); err != nil {
+	if err = c.beginRead(n); err != nil {
 		return nil, err
 	}
 	defer c.unlockReader()
-	if err = c.waitRead(n); err != nil {
-		return nil, err
-	}
 	return c.inputBuffer.Slice(n)
 }
 
