@@ -1,0 +1,102 @@
+// Command kitexclient drives kitexserver with the generated thrift client and
+// prints one RESULT line in bench/c/loadgen.c's format.
+//
+//	kitexclient -addr 127.0.0.1:8888 -c 100 -size 1024 -w 1s -d 5s [-r 10000] [-mux 2] [-p SERVER_PID]
+//
+// Each of -c callers sends its own payload, stamped with its number and the
+// call's sequence number, and checks every byte of the reply; a failed call or
+// a reply that differs counts as an error. Without -r the callers run closed
+// loop (QPS at saturation); with -r they share a fixed total rate in open loop
+// (see measure.Run). -mux N uses the mux transport over N connections;
+// otherwise Kitex's long-connection pool keeps up to -c connections.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/connpool"
+	"github.com/cloudwego/kitex/pkg/klog"
+
+	"github.com/ccb70390/netpoll/bench/rpc/internal/measure"
+	"github.com/ccb70390/netpoll/bench/rpc/kitex_gen/echo"
+	echosvc "github.com/ccb70390/netpoll/bench/rpc/kitex_gen/echo/echo"
+)
+
+var errMismatch = errors.New("kitexclient: reply payload differs from the request's")
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8888", "server address")
+	callers := flag.Int("c", 100, "concurrent callers")
+	size := flag.Int("size", 1024, "payload bytes (at least 16)")
+	warm := flag.Duration("w", time.Second, "warm-up, not measured")
+	dur := flag.Duration("d", 5*time.Second, "measured window")
+	rate := flag.Float64("r", 0, "total calls/s, open loop; 0 runs closed loop")
+	mux := flag.Int("mux", 0, "use the mux transport over this many connections")
+	pid := flag.Int("p", 0, "server pid, for its CPU per call")
+	timeout := flag.Duration("timeout", 3*time.Second, "RPC time-out per call")
+	dialTimeout := flag.Duration("connect-timeout", 3*time.Second, "connect time-out (Kitex's default, 50 ms, fails 1,000 dials at once on a busy machine)")
+	flag.Parse()
+	klog.SetLevel(klog.LevelError)
+	if *size < 16 || *callers < 1 {
+		log.Fatal("kitexclient: -size must be at least 16 and -c at least 1")
+	}
+
+	opts := []client.Option{client.WithHostPorts(*addr), client.WithRPCTimeout(*timeout), client.WithConnectTimeout(*dialTimeout)}
+	if *mux > 0 {
+		opts = append(opts, client.WithMuxConnection(*mux))
+	} else {
+		// Kitex's default pool keeps 10 idle connections per address and
+		// closes the rest after each call; keep one per caller instead, as
+		// CloudWeGo's own benchmarks do, so no call pays for a new connection.
+		opts = append(opts, client.WithLongConnection(connpool.IdleConfig{
+			MaxIdlePerAddress: *callers,
+			MaxIdleGlobal:     *callers,
+			MaxIdleTimeout:    time.Minute,
+		}))
+	}
+	cli, err := echosvc.NewClient("echo", opts...)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	payloads := make([][]byte, *callers)
+	for w := range payloads {
+		p := make([]byte, *size)
+		for i := range p {
+			p[i] = byte(w*7 + i)
+		}
+		binary.LittleEndian.PutUint64(p, uint64(w))
+		payloads[w] = p
+	}
+	var (
+		firstErr  error
+		firstOnce sync.Once
+	)
+	call := func(w int, seq uint64) error {
+		p := payloads[w]
+		binary.LittleEndian.PutUint64(p[8:], seq)
+		resp, err := cli.Echo(context.Background(), &echo.EchoRequest{Payload: p})
+		if err == nil && !bytes.Equal(resp.GetPayload(), p) {
+			err = errMismatch
+		}
+		if err != nil {
+			firstOnce.Do(func() { firstErr = err })
+		}
+		return err
+	}
+	r := measure.Run(measure.Load{Callers: *callers, Warmup: *warm, Duration: *dur, Rate: *rate, ServerPID: *pid}, call)
+	if r.Errors > 0 {
+		fmt.Fprintf(os.Stderr, "kitexclient: %d errors, e.g. %v\n", r.Errors, firstErr)
+	}
+	fmt.Println(r.Line())
+}

@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# rpc/run.sh: Kitex and Hertz on cloudwego/netpoll and on this library, side
+# by side in one run. See bench/README.md, "RPC benchmarks".
+#
+#   bash bench/rpc/run.sh --out DIR            # what bench/run.sh --rpc calls
+#   bash bench/rpc/run.sh --quick --out DIR    # shorter windows, fewer scenarios
+#   options: --reps N, --libs "cloudwego ours", --rates "5000 10000 20000",
+#            --callers "100 1000", --rate-callers 100, --muxconns 2,
+#            --frameworks "kitex hertz"
+#
+# Each framework is built twice from the same source: plainly (Kitex v0.16.3
+# and Hertz v0.10.4 on cloudwego/netpoll v0.7.2) and with
+#   replace github.com/cloudwego/netpoll => <this library, renamed>
+# The renamed copy is written by cmd/netpoll-switch when the tree has it, else
+# by the sed recipe of compat/run.sh, in a temporary directory that is removed
+# on exit. Servers run as GOMAXPROCS=1 taskset -c 0, clients (kitexclient, wrk)
+# on CPU 1; all traffic is to 127.0.0.1; every load is bounded in time.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench=$(cd "$here/.." && pwd)
+root=$(cd "$bench/.." && pwd)
+
+quick=0
+reps=""
+out=""
+libs="cloudwego ours"
+rates=""
+callers=""
+rate_callers=100
+muxconns=2
+frameworks="kitex hertz"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) quick=1 ;;
+	--reps) reps=$2; shift ;;
+	--out) out=$2; shift ;;
+	--libs) libs=$2; shift ;;
+	--rates) rates=$2; shift ;;
+	--callers) callers=$2; shift ;;
+	--rate-callers) rate_callers=$2; shift ;;
+	--muxconns) muxconns=$2; shift ;;
+	--frameworks) frameworks=$2; shift ;;
+	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	*) echo "rpc/run.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if [ "$quick" = 1 ]; then
+	reps=${reps:-1}; warm=0.5; dur=1; rates=${rates:-"5000"}; callers=${callers:-"100 1000"}
+else
+	reps=${reps:-3}; warm=1; dur=5; rates=${rates:-"5000 10000 20000 30000"}; callers=${callers:-"100 1000"}
+fi
+out=${out:-$bench/results/rpc-$(date -u +%Y-%m-%dT%H%M%SZ)}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+csv=$out/rpc.csv
+log=$out/rpc.log
+: >"$log"
+say() { echo "[$(date -u +%H:%M:%S)] rpc: $*" | tee -a "$log" >&2; }
+
+# Priority: inherited from bench/run.sh (its own session, autogroup nice).
+prio=()
+[ -n "${BENCH_PRIO:-}" ] && read -r -a prio <<<"$BENCH_PRIO"
+
+command -v wrk >/dev/null || {
+	say "installing wrk"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update >>"$log" 2>&1
+	apt-get install -y wrk >>"$log" 2>&1
+}
+
+# The copies must resolve modules on their own, as compat/run.sh's do.
+export GOWORK=off
+export GOFLAGS="-mod=mod ${GOFLAGS:-}"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/netpoll-rpc.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]:-}"; do
+		[ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# app_copy DIR copies this module's source (not its results or binaries) to DIR.
+app_copy() {
+	mkdir -p "$1"
+	(cd "$here" && tar --exclude=./bin -cf - .) | (cd "$1" && tar -xf -)
+}
+
+# renamed_library APP points the module in APP at this library under the
+# reference's module path, and says how it did.
+renamed_library() {
+	local app=$1
+	if [ -f "$root/cmd/netpoll-switch/main.go" ]; then
+		(cd "$root" && go run ./cmd/netpoll-switch -project "$app") >>"$log" 2>&1 || return 1
+		echo "cmd/netpoll-switch (copy in $app/third_party/netpoll, removed on exit)"
+		return 0
+	fi
+	# compat/run.sh's recipe: the library's files (tracked and untracked, not
+	# the separate modules and examples) with the module path rewritten.
+	local dst=$work/netpoll f
+	mkdir -p "$dst"
+	(cd "$root" && git ls-files --cached --others --exclude-standard) |
+		grep -Ev '^(bench|cmd|compat|conformance|examples)/' |
+		while IFS= read -r f; do
+			[ -f "$root/$f" ] || continue
+			mkdir -p "$dst/$(dirname "$f")"
+			cp "$root/$f" "$dst/$f"
+		done
+	sed -i 's#^module github.com/ccb70390/netpoll$#module github.com/cloudwego/netpoll#' "$dst/go.mod"
+	find "$dst" -name '*.go' -exec sed -i 's#github.com/ccb70390/netpoll#github.com/cloudwego/netpoll#g' {} +
+	(cd "$app" && go mod edit -replace "github.com/cloudwego/netpoll=$dst" && go mod tidy) >>"$log" 2>&1 || return 1
+	echo "sed of the module path, as compat/run.sh does (copy in $dst, removed on exit)"
+}
+
+# Build: bin/rpc-LIB/{kitexserver,kitexclient,hertzserver} for each library.
+built=""
+: >"$out/rpc-env.txt"
+for lib in $libs; do
+	app=$work/app-$lib
+	app_copy "$app"
+	how="cloudwego/netpoll as Kitex and Hertz require it (no replace)"
+	if [ "$lib" = ours ]; then
+		if ! how=$(renamed_library "$app"); then
+			say "BUILD FAILED: could not put this library in place (see $log)"
+			continue
+		fi
+	fi
+	dst=$bench/bin/rpc-$lib
+	mkdir -p "$dst"
+	if (cd "$app" && go build -o "$dst/" ./kitexserver ./kitexclient ./hertzserver) >>"$log" 2>&1; then
+		built="$built $lib"
+		{
+			echo "$lib: $how"
+			go version -m "$dst/kitexserver" | grep -E 'dep\s+github.com/cloudwego/kitex\s' | sed 's/^/    /'
+			go version -m "$dst/kitexserver" | grep -A1 -E 'dep\s+github.com/cloudwego/netpoll\s' | grep -v localsession | sed 's/^/    /'
+			go version -m "$dst/hertzserver" | grep -E 'dep\s+github.com/cloudwego/hertz\s' | sed 's/^/    /'
+		} >>"$out/rpc-env.txt"
+		say "built $lib: $how"
+	else
+		say "BUILD FAILED: $lib (see $log)"
+	fi
+done
+echo "library: $(git -C "$root" log -1 --format='%h %s' 2>/dev/null || echo 'no commit')" >>"$out/rpc-env.txt"
+echo "mode: $([ "$quick" = 1 ] && echo quick || echo full), reps=$reps, warmup=${warm}s, duration=${dur}s, kitex callers: $callers, fixed rates: $rates at $rate_callers callers, mux connections: $muxconns" >>"$out/rpc-env.txt"
+
+port=$((30000 + RANDOM % 10000))
+srv_pid=""
+# start_server LIB BIN [flags...]: pinned to CPU 0, waits for "listening".
+start_server() {
+	local lib=$1 bin=$2 try i
+	shift 2
+	for try in 1 2 3; do
+		port=$((port + 1))
+		srv_log=$out/server-rpc-$lib-$bin.log
+		GOMAXPROCS=1 "${prio[@]}" taskset -c 0 "$bench/bin/rpc-$lib/$bin" -addr "127.0.0.1:$port" "$@" >"$srv_log.cur" 2>&1 &
+		srv_pid=$!
+		pids+=("$srv_pid")
+		for i in $(seq 200); do
+			grep -q listening "$srv_log.cur" 2>/dev/null && return 0
+			kill -0 "$srv_pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		cat "$srv_log.cur" >>"$srv_log"
+		kill -KILL "$srv_pid" 2>/dev/null || true
+		wait "$srv_pid" 2>/dev/null || true
+	done
+	return 1
+}
+
+stop_server() {
+	kill -TERM "$srv_pid" 2>/dev/null || true
+	local i
+	for i in $(seq 60); do
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$srv_pid" 2>/dev/null || true
+	wait "$srv_pid" 2>/dev/null || true
+	cat "$srv_log.cur" >>"$srv_log"
+	rm -f "$srv_log.cur"
+}
+
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+ticks_of() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+# child_ticks: user+system CPU of this shell's reaped children (wrk), in
+# ticks. times must run in this shell, not in a $(...) subshell, whose own
+# children are none.
+tck=$(getconf CLK_TCK)
+child_ticks() {
+	times >"$work/times"
+	tail -1 "$work/times" | awk -v t="$tck" '{
+		n = 0
+		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
+		printf "%.0f", n * t }'
+}
+
+echo "rep,lib,bench,transport,conns,size,rate,status,rps,cpu_us_per_req,server_util,gen_util,other_util,p50_us,p99_us,p999_us,errors" >"$csv"
+
+# row LIB BENCH TRANSPORT CONNS SIZE RATE STATUS LINE: one CSV row from a RESULT line.
+row() {
+	local l=$8
+	echo "$rep,$1,$2,$3,$4,$5,$6,$7,$(field rps "$l"),$(field cpu_us_per_req "$l"),$(field cpu_util "$l"),$(field gen_util "$l"),$(field other_util "$l"),$(field p50_us "$l"),$(field p99_us "$l"),$(field p999_us "$l"),$(field errors "$l")" >>"$csv"
+	say "rep $rep $1 $2 $3 ${4}x$5${6:+ at $6/s}: $7 ${l#RESULT }"
+}
+
+declare -A peak
+# kitex LIB TRANSPORT CALLERS [RATE]
+kitex() {
+	local lib=$1 tr=$2 c=$3 rate=${4:-} flags=() line status=ok limit
+	[ "$tr" = mux ] && flags=(-mux "$muxconns")
+	local sflags=()
+	[ "$tr" = mux ] && sflags=(-mux)
+	if ! start_server "$lib" kitexserver "${sflags[@]}"; then
+		row "$lib" kitex "$tr" "$c" 1024 "$rate" start_failed ""
+		return
+	fi
+	[ -n "$rate" ] && flags+=(-r "$rate")
+	limit=$(awk -v w="$warm" -v d="$dur" 'BEGIN{print int(w+d+30)}')
+	line=$(GOMAXPROCS=1 timeout "$limit" "${prio[@]}" taskset -c 1 "$bench/bin/rpc-$lib/kitexclient" \
+		-addr "127.0.0.1:$port" -c "$c" -size 1024 -w "${warm}s" -d "${dur}s" -p "$srv_pid" "${flags[@]}" 2>>"$log") ||
+		status=client_failed
+	kill -0 "$srv_pid" 2>/dev/null || status=server_died
+	stop_server
+	line=$(grep '^RESULT' <<<"$line" || true)
+	[ -z "$line" ] && [ "$status" = ok ] && status=no_result
+	[ "$status" = ok ] && [ "$(field errors "$line")" != 0 ] && status=errors
+	[ -z "$rate" ] && [ "$status" = ok ] && peak[$lib-$tr-$c]=$(field rps "$line")
+	row "$lib" kitex "$tr" "$c" 1024 "$rate" "$status" "$line"
+}
+
+# hertz LIB get|post CONNS: a warm-up wrk, then the measured one; the server's
+# CPU and wrk's are read around the measured run.
+hertz() {
+	local lib=$1 what=$2 c=$3 wenv=() line status=ok
+	local size=13
+	[ "$what" = post ] && size=4096
+	if [ "$what" = post ]; then wenv=(WRK_METHOD=POST WRK_SIZE=4096); else wenv=(WRK_METHOD=GET); fi
+	if ! start_server "$lib" hertzserver; then
+		row "$lib" "hertz-$what" http "$c" "$size" "" start_failed ""
+		return
+	fi
+	local url="http://127.0.0.1:$port/" wargs=(-t1 "-c$c" -s "$here/wrk/check.lua" --timeout 5s)
+	env "${wenv[@]}" timeout 60 "${prio[@]}" taskset -c 1 wrk "${wargs[@]}" "-d${warm}s" "$url" >>"$log" 2>&1 || true
+	local s0 b0 g0 s1 b1 g1 t0 t1
+	child_ticks >"$work/g0"
+	s0=$(ticks_of "$srv_pid"); b0=$(busy_ticks); t0=$(date +%s.%N)
+	env "${wenv[@]}" timeout 120 "${prio[@]}" taskset -c 1 wrk "${wargs[@]}" "-d${dur}s" "$url" >"$work/wrk.out" 2>>"$log" ||
+		status=client_failed
+	s1=$(ticks_of "$srv_pid"); b1=$(busy_ticks); t1=$(date +%s.%N)
+	child_ticks >"$work/g1"
+	g0=$(cat "$work/g0"); g1=$(cat "$work/g1"); line=$(cat "$work/wrk.out")
+	echo "$line" >>"$log"
+	kill -0 "$srv_pid" 2>/dev/null || status=server_died
+	stop_server
+	line=$(grep '^WRK' <<<"$line" || true)
+	[ -z "$line" ] && [ "$status" = ok ] && status=no_result
+	local reqs errors
+	reqs=$(field reqs "$line")
+	errors=$(awk -v l=" $line" 'BEGIN{n = 0; split("mismatches connect_errors read_errors write_errors timeouts", k, " ")
+		for (i in k) if (match(l, " " k[i] "=[0-9]+")) n += substr(l, RSTART + length(k[i]) + 2, RLENGTH - length(k[i]) - 2)
+		print n}')
+	[ "$status" = ok ] && [ "$errors" != 0 ] && status=errors
+	# wrk's reply count is only meaningful when every reply was checked.
+	[ "$status" = ok ] && [ "$(field checked "$line")" != "$reqs" ] && status=unchecked
+	line="RESULT $line errors=$errors $(awk -v s0="$s0" -v s1="$s1" -v b0="$b0" -v b1="$b1" -v g0="$g0" -v g1="$g1" \
+		-v t0="$t0" -v t1="$t1" -v n="${reqs:-0}" -v t="$tck" 'BEGIN{
+		secs = t1 - t0; srv = s1 - s0; gen = g1 - g0
+		if (n > 0) printf "cpu_us_per_req=%.2f ", srv * 1e6 / t / n
+		o = (b1 - b0 - srv - gen) / t / secs; if (o < 0) o = 0
+		printf "cpu_util=%.2f gen_util=%.2f other_util=%.2f", srv / t / secs, gen / t / secs, o}')"
+	row "$lib" "hertz-$what" http "$c" "$size" "" "$status" "$line"
+}
+
+# Libraries alternate inside each scenario, so that drift in the machine's
+# load falls on both alike.
+has() { case " $frameworks " in *" $1 "*) return 0 ;; esac; return 1; }
+for rep in $(seq "$reps"); do
+	has kitex && for tr in default mux; do
+		for c in $callers; do
+			for lib in $built; do kitex "$lib" "$tr" "$c"; done
+		done
+	done
+	has kitex && for tr in default mux; do
+		# Fixed rates, capped below the slowest library's peak at these callers.
+		cap=""
+		for lib in $built; do
+			p=${peak[$lib-$tr-$rate_callers]:-}
+			[ -z "$p" ] && continue
+			p=${p%.*}
+			{ [ -z "$cap" ] || [ "$p" -lt "$cap" ]; } && cap=$p
+		done
+		for r in $rates; do
+			if [ -n "$cap" ] && [ "$r" -gt $((cap * 9 / 10)) ]; then
+				say "rep $rep kitex $tr: rate $r/s dropped, above 90% of the slowest library's peak ($cap/s at $rate_callers callers)"
+				continue
+			fi
+			for lib in $built; do kitex "$lib" "$tr" "$rate_callers" "$r"; done
+		done
+	done
+	has hertz && for what in get post; do
+		for c in 100 1000; do
+			for lib in $built; do hertz "$lib" "$what" "$c"; done
+		done
+	done
+done
+say "done: $csv"
