@@ -1,16 +1,19 @@
-"""Turn one run's results.csv into results.md and chart.png.
+"""Turn one run's results.csv (and rpc.csv) into results.md and its charts.
 
 usage: /usr/bin/python3 report.py results/<date>
 
 Every figure is the median over the repetitions whose status is ok, with the
 min-max range beside it when there was more than one. Ratios divide medians.
+chart.png shows the echo suite, sweep.png the fixed-rate sweep (latency and
+CPU per request against offered load, one line per server); the Kitex and
+Hertz tables come from rpc.csv, written by rpc/run.sh.
 """
 import csv
 import os
 import statistics
 import sys
 
-SERVERS = ["c", "ours", "ours-inline", "cloudwego", "gnet", "nbio", "gonet"]
+SERVERS = ["c", "ours", "ours-inline", "cloudwego", "gnet", "nbio", "gonet", "gain"]
 LABEL = {
     "c": "C epoll (floor)",
     "ours": "ours",
@@ -19,6 +22,7 @@ LABEL = {
     "gnet": "gnet/v2",
     "nbio": "nbio",
     "gonet": "Go net",
+    "gain": "gain (io_uring)",
 }
 CLOSED = ["closed-100x64", "closed-1000x64", "closed-1000x1024"]
 CLOSED_LABEL = {"closed-100x64": "64 B × 100", "closed-1000x64": "64 B × 1,000",
@@ -26,6 +30,7 @@ CLOSED_LABEL = {"closed-100x64": "64 B × 100", "closed-1000x64": "64 B × 1,000
 STREAM = "stream-10x64KiB"
 IDLE = ["idle-10000", "idle-19000"]
 LAT = "latency-1000x64"
+SWEEP = "sweep-1000x64"
 
 
 NOISY_COUNT = {}
@@ -36,6 +41,9 @@ def load(path):
     data = {}
     status = {}
     for r in rows:
+        # Sweep rows share one workload name; each rate is a workload of its own.
+        if r["workload"] == SWEEP:
+            r["workload"] = f"{SWEEP}@{r.get('rate') or 0}"
         key = (r["server"], r["workload"])
         if r["status"] == "noisy":
             NOISY_COUNT[r["server"]] = NOISY_COUNT.get(r["server"], 0) + 1
@@ -119,8 +127,35 @@ def main(outdir):
     workloads = {w for (_, w) in status}
 
     md = []
-    md.append(f"# Echo benchmark results\n")
+    md.append(f"# Benchmark results\n")
     md.append("```\n" + env + "\n```\n")
+    echo = any(not w.startswith(SWEEP) for w in workloads)
+    if echo:
+        md += echo_tables(data, status, failures, servers, workloads)
+    sweep_rates = sorted({int(w.split("@")[1]) for w in workloads if w.startswith(SWEEP + "@")})
+    dropped = []
+    dpath = os.path.join(outdir, "sweep-dropped.csv")
+    if os.path.exists(dpath):
+        dropped = [line.strip().split(",") for line in open(dpath) if line.strip()]
+    if sweep_rates or dropped:
+        md += sweep_tables(data, status, servers, sweep_rates, dropped)
+        if sweep_rates:
+            sweep_chart(data, servers, sweep_rates, os.path.join(outdir, "sweep.png"))
+            md.append("![sweep](sweep.png)\n")
+    rpath = os.path.join(outdir, "rpc.csv")
+    if os.path.exists(rpath):
+        md += rpc_tables(rpath, outdir)
+    if echo:
+        md += noise(data, servers)
+        md.append("![chart](chart.png)\n")
+    with open(os.path.join(outdir, "results.md"), "w") as f:
+        f.write("\n".join(md))
+    if echo:
+        chart(data, servers, workloads, os.path.join(outdir, "chart.png"))
+
+
+def echo_tables(data, status, failures, servers, workloads):
+    md = []
     md.append("Server pinned to CPU 0 with GOMAXPROCS=1, load generator (bench/c/loadgen.c) "
               "pinned to CPU 1. Median over repetitions, (min–max) when more than one. "
               "µs/req is server CPU time (utime+stime) per request over the measured window. "
@@ -190,11 +225,160 @@ def main(outdir):
     md.append("")
 
     md += targets(data, status, failures, workloads)
-    md += noise(data, servers)
-    md.append("![chart](chart.png)\n")
-    with open(os.path.join(outdir, "results.md"), "w") as f:
-        f.write("\n".join(md))
-    chart(data, servers, workloads, os.path.join(outdir, "chart.png"))
+    return md
+
+
+def sweep_tables(data, status, servers, rates, dropped):
+    """One table per offered rate: every server at the same total load."""
+    md = ["## Fixed-rate sweep: 64 B × 1,000 connections, open loop\n",
+          "Every server at the same total offered rate; latency counted from when each request fell "
+          "due. µs/req is server CPU per request. Rates above 90% of the slowest server's closed-loop "
+          "peak in this run are dropped, so that every server can carry each rate.\n"]
+    for d in dropped:
+        md.append(f"- {int(d[1]):,} req/s dropped: above 90% of the slowest server's peak "
+                  f"({LABEL.get(d[2], d[2])}, {int(d[3]):,} req/s).")
+    if dropped:
+        md.append("")
+    for r in rates:
+        w = f"{SWEEP}@{r}"
+        md.append(f"### {r:,} req/s offered\n")
+        md.append("| server | achieved req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/req | server util |")
+        md.append("|---|---|---|---|---|---|---|")
+        for s in servers:
+            if (s, w) not in status:
+                continue
+            md.append(f"| {LABEL[s]} | {cell(data, status, s, w, 'rps')} | {cell(data, status, s, w, 'p50_us', 0)} "
+                      f"| {cell(data, status, s, w, 'p99_us', 0)} | {cell(data, status, s, w, 'p999_us', 0)} "
+                      f"| {cell(data, status, s, w, 'cpu_us_per_req')} | {cell(data, status, s, w, 'server_util')} |")
+        md.append("")
+    return md
+
+
+def sweep_chart(data, servers, rates, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("p50 latency, µs", "p50_us"), ("p99 latency, µs", "p99_us"),
+              ("p99.9 latency, µs", "p999_us"), ("server CPU µs per request", "cpu_us_per_req")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5))
+    for ax, (title, col) in zip(axes, panels):
+        for s in servers:
+            xs, ys = [], []
+            for r in rates:
+                v = med(data, s, f"{SWEEP}@{r}", col)
+                if v is not None:
+                    xs.append(r / 1000)
+                    ys.append(v)
+            if xs:
+                ax.plot(xs, ys, marker="o", label=LABEL[s])
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("offered load, thousand req/s (64 B × 1,000 conns)", fontsize=8)
+        if col != "cpu_us_per_req":
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=max(len(labels), 1), fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=90)
+
+
+RPC_LIBS = ["cloudwego", "ours"]
+RPC_LABEL = {"cloudwego": "cloudwego/netpoll", "ours": "ours"}
+
+
+def rpc_tables(path, outdir):
+    """Kitex and Hertz, each on both libraries: ours ÷ cloudwego/netpoll per scenario."""
+    rows = [r for r in csv.DictReader(open(path))]
+    by = {}
+    bad = {}
+    for r in rows:
+        key = (r["bench"], r["transport"], r["conns"], r["rate"], r["lib"])
+        if r["status"] == "ok":
+            by.setdefault(key, []).append(r)
+        else:
+            bad.setdefault(key, []).append(r["status"])
+
+    def m(key, col):
+        v = [float(r[col]) for r in by.get(key, []) if r.get(col)]
+        return statistics.median(v) if v else None
+
+    def c(key, col, digits=None):
+        v = [float(r[col]) for r in by.get(key, []) if r.get(col)]
+        if not v:
+            return " / ".join(sorted(set(bad.get(key, [])))) or "—"
+        out = fmt_num(statistics.median(v), digits)
+        if len(v) > 1:
+            out += f" ({fmt_num(min(v), digits)}–{fmt_num(max(v), digits)})"
+        return out
+
+    def r_(a, b):
+        return fmt_ratio(ratio(a, b))
+
+    md = ["## Kitex and Hertz on both libraries\n"]
+    envp = os.path.join(outdir, "rpc-env.txt")
+    if os.path.exists(envp):
+        md.append("```\n" + open(envp).read().strip() + "\n```\n")
+    md.append("The same framework source built twice: on cloudwego/netpoll v0.7.2, and with this library "
+              "in its place (replace to a renamed copy). Server: GOMAXPROCS=1 on CPU 0; client "
+              "(kitexclient, GOMAXPROCS=1, or wrk -t1) on CPU 1, so at saturation the client may set the "
+              "pace (gen util near 1.0). Every reply checked byte for byte; a run with any error is "
+              "shown by its status instead of figures. Ratio = ours ÷ cloudwego.\n")
+    closed = sorted({(k[1], k[2]) for k in list(by) + list(bad) if k[0] == "kitex" and not k[3]},
+                    key=lambda t: (t[0] != "default", int(t[1])))
+    if closed:
+        md.append("### Kitex thrift echo, 1 KiB, closed loop (calls/s at saturation)\n")
+        md.append("| transport | callers | calls/s cloudwego | calls/s ours | ratio | server µs/call cloudwego "
+                  "| server µs/call ours | ratio | p99 µs cloudwego | p99 µs ours | gen util cloudwego / ours |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for tr, n in closed:
+            k = {lib: ("kitex", tr, n, "", lib) for lib in RPC_LIBS}
+            md.append(f"| {tr} | {int(n):,} | {c(k['cloudwego'], 'rps')} | {c(k['ours'], 'rps')} "
+                      f"| {r_(m(k['ours'], 'rps'), m(k['cloudwego'], 'rps'))} "
+                      f"| {c(k['cloudwego'], 'cpu_us_per_req')} | {c(k['ours'], 'cpu_us_per_req')} "
+                      f"| {r_(m(k['ours'], 'cpu_us_per_req'), m(k['cloudwego'], 'cpu_us_per_req'))} "
+                      f"| {c(k['cloudwego'], 'p99_us', 0)} | {c(k['ours'], 'p99_us', 0)} "
+                      f"| {c(k['cloudwego'], 'gen_util')} / {c(k['ours'], 'gen_util')} |")
+        md.append("")
+    fixed = sorted({(k[1], k[2], k[3]) for k in list(by) + list(bad) if k[0] == "kitex" and k[3]},
+                   key=lambda t: (t[0] != "default", int(t[2])))
+    if fixed:
+        md.append("### Kitex thrift echo, 1 KiB, fixed rates (open loop)\n")
+        md.append("| transport | callers | offered calls/s | p50 / p99 / p99.9 µs cloudwego "
+                  "| p50 / p99 / p99.9 µs ours | p99 ratio | server µs/call cloudwego | server µs/call ours "
+                  "| ratio |")
+        md.append("|---|---|---|---|---|---|---|---|---|")
+        for tr, n, rate in fixed:
+            k = {lib: ("kitex", tr, n, rate, lib) for lib in RPC_LIBS}
+            lat = {lib: " / ".join(fmt_num(m(k[lib], col), 0) for col in ("p50_us", "p99_us", "p999_us"))
+                   if m(k[lib], "p99_us") is not None else c(k[lib], "p99_us") for lib in RPC_LIBS}
+            md.append(f"| {tr} | {int(n):,} | {int(rate):,} | {lat['cloudwego']} | {lat['ours']} "
+                      f"| {r_(m(k['ours'], 'p99_us'), m(k['cloudwego'], 'p99_us'))} "
+                      f"| {c(k['cloudwego'], 'cpu_us_per_req')} | {c(k['ours'], 'cpu_us_per_req')} "
+                      f"| {r_(m(k['ours'], 'cpu_us_per_req'), m(k['cloudwego'], 'cpu_us_per_req'))} |")
+        md.append("")
+    hz = sorted({(k[0], k[2]) for k in list(by) + list(bad) if k[0].startswith("hertz")},
+                key=lambda t: (t[0], int(t[1])))
+    if hz:
+        md.append("### Hertz, driven by wrk (closed loop, one wrk thread)\n")
+        md.append("| request | connections | req/s cloudwego | req/s ours | ratio | server µs/req cloudwego "
+                  "| server µs/req ours | ratio | p99 µs cloudwego | p99 µs ours | wrk util cloudwego / ours |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        what = {"hertz-get": "GET / (13 B)", "hertz-post": "POST /echo 4 KiB"}
+        for b, n in hz:
+            k = {lib: (b, "http", n, "", lib) for lib in RPC_LIBS}
+            md.append(f"| {what.get(b, b)} | {int(n):,} | {c(k['cloudwego'], 'rps')} | {c(k['ours'], 'rps')} "
+                      f"| {r_(m(k['ours'], 'rps'), m(k['cloudwego'], 'rps'))} "
+                      f"| {c(k['cloudwego'], 'cpu_us_per_req')} | {c(k['ours'], 'cpu_us_per_req')} "
+                      f"| {r_(m(k['ours'], 'cpu_us_per_req'), m(k['cloudwego'], 'cpu_us_per_req'))} "
+                      f"| {c(k['cloudwego'], 'p99_us', 0)} | {c(k['ours'], 'p99_us', 0)} "
+                      f"| {c(k['cloudwego'], 'gen_util')} / {c(k['ours'], 'gen_util')} |")
+        md.append("")
+    other = [float(r["other_util"]) for r in rows if r.get("other_util")]
+    if other:
+        md.append(f"Other load during the RPC windows (CPU used by neither server nor client): median "
+                  f"{statistics.median(other):.2f}, max {max(other):.2f}.\n")
+    return md
 
 
 def targets(data, status, failures, workloads):

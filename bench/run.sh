@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # run.sh: the side-by-side echo benchmark. See bench/README.md.
 #
-#   bash bench/run.sh --quick          # every server, fewer workloads, 1 rep, < 3 min
-#   bash bench/run.sh                  # full suite, 3 reps, ~20 min
+#   bash bench/run.sh --quick          # every part, short windows, 1 rep, < 5 min
+#   bash bench/run.sh                  # echo suite, fixed-rate sweep, RPC benchmarks, 3 reps
+#   bash bench/run.sh --sweep          # only the fixed-rate latency sweep (and the peaks it caps at)
+#   bash bench/run.sh --rpc            # only Kitex and Hertz on both libraries (bench/rpc/run.sh)
 #   bash bench/run.sh --reps 5 --servers "ours cloudwego c"
 #   bash bench/run.sh --workloads open:1000:64 --rate 55000   # tails at one load for all
+#   bash bench/run.sh --sweep --sweep-rates "10000 20000"     # a sweep at other rates
 #
 # Each server runs pinned to CPU 0 with GOMAXPROCS=1, the load generator to
 # CPU 1. Every load is bounded in time and goes to 127.0.0.1 only. Servers are
@@ -36,6 +39,9 @@ out=""
 nice_level=-10
 only=""
 fixed_rate=
+only_sweep=0
+only_rpc=0
+sweep_rates=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -45,7 +51,10 @@ while [ $# -gt 0 ]; do
 	--nice) nice_level=$2; shift ;;
 	--workloads) only=$2; shift ;;
 	--rate) fixed_rate=$2; shift ;;
-	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+	--sweep) only_sweep=1 ;;
+	--rpc) only_rpc=1 ;;
+	--sweep-rates) sweep_rates=$2; shift ;;
+	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -54,14 +63,28 @@ done
 if [ "$quick" = 1 ]; then
 	reps=${reps:-1}; warm=0.5; dur=1; hold=1; gate=1; retries=0; retry_budget=0
 	workloads="closed:100:64 closed:1000:64 closed:1000:1024 stream:10:65536 idle:10000:0 open:1000:64"
+	sweep_rates=${sweep_rates:-"10000 50000"}
 else
 	reps=${reps:-3}; warm=1; dur=5; hold=3; gate=3; retries=2; retry_budget=12
 	workloads="closed:100:64 closed:1000:64 closed:1000:1024 stream:10:65536 idle:10000:0 idle:19000:0 open:1000:64"
+	sweep_rates=${sweep_rates:-"10000 25000 50000 75000 100000"}
 fi
+# Which parts run: all three by default; --sweep and --rpc pick theirs. The
+# sweep needs each server's closed-loop peak at 64 B x 1,000 to cap its rates,
+# so a sweep without the echo suite measures that workload first.
+run_echo=1 run_sweep=1 run_rpc=1
+if [ "$only_sweep" = 1 ] || [ "$only_rpc" = 1 ]; then
+	run_echo=0
+	run_sweep=$only_sweep
+	run_rpc=$only_rpc
+fi
+[ "$run_echo" = 0 ] && [ "$run_sweep" = 1 ] && workloads="closed:1000:64"
+[ "$run_echo" = 0 ] && [ "$run_sweep" = 0 ] && workloads=""
 # --workloads "mode:conns:size …" runs only those; --rate R drives the
 # open-loop (latency) workload at R req/s for every server instead of at
 # half of each one's own 64 B x 1,000 peak, to compare tails at one load.
 [ -n "$only" ] && workloads=$only
+[ "$run_echo" = 0 ] && [ "$run_sweep" = 0 ] && servers=""
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 [ "$quick" = 1 ] && stamp="$stamp-quick"
 out=${out:-results/$stamp}
@@ -189,16 +212,19 @@ stop_server() {
 # field KEY LINE: the value of key=value in a RESULT or STATS line.
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
-echo "rep,server,workload,mode,conns,size,load_before,status,rps,mbps,cpu_us_per_req,server_util,gen_util,other_util,p50_us,p99_us,p999_us,bytes_per_conn,mallocs_per_req,errors" >"$csv"
+echo "rep,server,workload,mode,conns,size,load_before,status,rps,mbps,cpu_us_per_req,server_util,gen_util,other_util,p50_us,p99_us,p999_us,bytes_per_conn,mallocs_per_req,errors,rate" >"$csv"
 
-declare -A peak
-run_one() { # rep server mode conns size
+declare -A peak peaks
+run_one() { # rep server mode conns size [rate]
 	local rep=$1 s=$2 mode=$3 conns=$4 size=$5
-	local wl="$mode-${conns}x$size" rate=""
+	local wl="$mode-${conns}x$size" rate=${6:-}
 	[ "$mode" = idle ] && wl="idle-$conns"
 	[ "$mode" = stream ] && wl="stream-${conns}x64KiB"
 	[ "$mode" = open ] && wl="latency-${conns}x$size"
-	if [ "$mode" = open ] && [ -n "$fixed_rate" ]; then
+	[ "$mode" = open ] && [ -n "$rate" ] && wl="sweep-${conns}x$size"
+	if [ "$mode" = open ] && [ -n "$rate" ]; then
+		:
+	elif [ "$mode" = open ] && [ -n "$fixed_rate" ]; then
 		rate=$fixed_rate
 	elif [ "$mode" = open ]; then
 		local p=${peak[$s]:-}
@@ -238,7 +264,7 @@ measure() {
 	if ! start_server "$s" "${sflags[@]}"; then
 		say "$s failed to start"
 		status=start_failed
-		echo "$rep,$s,$wl,$mode,$conns,$size,$before,start_failed,,,,,,,,,,,," >>"$csv"
+		echo "$rep,$s,$wl,$mode,$conns,$size,$before,start_failed,,,,,,,,,,,,$rate" >>"$csv"
 		return
 	fi
 	args=(-a "127.0.0.1:$port" -m "$mode" -c "$conns" -w "$warm" -d "$dur" -p "$srv_pid" $mark)
@@ -266,8 +292,11 @@ measure() {
 	if [ -z "$mpr" ] && [ -n "$mallocs" ] && [ -n "$reqs" ] && [ "$reqs" != 0 ]; then
 		mpr=$(awk -v m="$mallocs" -v r="$reqs" 'BEGIN{printf "%.4f", m/r}')
 	fi
-	[ "$mode" = closed ] && [ "$conns" = 1000 ] && [ "$size" = 64 ] && [ -n "$rps" ] && peak[$s]=${rps%.*}
-	echo "$rep,$s,$wl,$mode,$conns,$size,$before,$status,$rps,$(field mbps "$line"),$(field cpu_us_per_req "$line"),$(field cpu_util "$line"),$(field gen_util "$line"),$other,$(field p50_us "$line"),$(field p99_us "$line"),$(field p999_us "$line"),$(field bytes_per_conn "$line"),$mpr,$(field errors "$line")" >>"$csv"
+	if [ "$mode" = closed ] && [ "$conns" = 1000 ] && [ "$size" = 64 ] && [ -n "$rps" ] && [ "$status" = ok ]; then
+		peak[$s]=${rps%.*}
+		peaks[$s]="${peaks[$s]:-} ${rps%.*}"
+	fi
+	echo "$rep,$s,$wl,$mode,$conns,$size,$before,$status,$rps,$(field mbps "$line"),$(field cpu_us_per_req "$line"),$(field cpu_util "$line"),$(field gen_util "$line"),$other,$(field p50_us "$line"),$(field p99_us "$line"),$(field p999_us "$line"),$(field bytes_per_conn "$line"),$mpr,$(field errors "$line"),$rate" >>"$csv"
 	say "rep $rep $s $wl: $status (other load before: $before) ${line#RESULT } ${stats:+| $stats}"
 }
 
@@ -279,6 +308,7 @@ measure() {
 	echo "gcc: $(gcc --version | head -1)"
 	echo "mode: $([ "$quick" = 1 ] && echo quick || echo full), reps=$reps, warmup=${warm}s, duration=${dur}s, idle hold=${hold}s"
 	echo "servers: $servers"
+	echo "parts: echo suite $([ "$run_echo" = 1 ] && echo yes || echo no), fixed-rate sweep $([ "$run_sweep" = 1 ] && echo "at $sweep_rates req/s (64 B x 1,000)" || echo no), RPC $([ "$run_rpc" = 1 ] && echo yes || echo no)"
 	echo "priority: $priority, quiet gate: ${gate}s"
 	echo "built: $built"
 	echo "peers: $(grep -E 'cloudwego/netpoll|gnet/v2|lesismal/nbio' go.mod | tr -s '\t ' ' ' | tr '\n' ';')"
@@ -296,9 +326,44 @@ for rep in $(seq "$reps"); do
 	done
 done
 
+# The fixed-rate sweep: open loop at 64 B x 1,000, every server at the same
+# total rates, servers interleaved within each rate. A rate above 90% of the
+# slowest server's closed-loop peak (the median of its peaks in this run) is
+# dropped, and the output says so: every server must be able to carry it.
+slowest=""
+slowest_name=""
+if [ "$run_sweep" = 1 ]; then
+	for s in $built; do
+		p=$(tr ' ' '\n' <<<"${peaks[$s]:-}" | sed '/^$/d' | sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}')
+		if [ -z "$p" ]; then
+			say "sweep: no closed-loop peak measured for $s; it does not cap the rates"
+			continue
+		fi
+		if [ -z "$slowest" ] || [ "$p" -lt "$slowest" ]; then slowest=$p; slowest_name=$s; fi
+	done
+	rates_run=""
+	for r in $sweep_rates; do
+		if [ -n "$slowest" ] && [ "$r" -gt $((slowest * 9 / 10)) ]; then
+			say "sweep: rate $r req/s dropped: above 90% of the slowest server's peak ($slowest_name, $slowest req/s at 64 B x 1,000)"
+			echo "sweep_dropped,$r,$slowest_name,$slowest" >>"$out/sweep-dropped.csv"
+			continue
+		fi
+		rates_run="$rates_run $r"
+	done
+	echo "sweep: rates run:${rates_run:- none}; slowest peak: ${slowest_name:-none} ${slowest:-}" >>"$out/env.txt"
+	for rep in $(seq "$reps"); do
+		for r in $rates_run; do
+			for s in $built; do
+				run_one "$rep" "$s" open 1000 64 "$r"
+			done
+		done
+	done
+fi
+
 # Profiles of our servers for 64 B x 1,000: a separate run, since sampling
 # costs CPU that must not enter the measured figures.
 for s in ours ours-inline; do
+	[ "$run_echo" = 1 ] || break
 	case " $built " in *" $s "*) ;; *) continue ;; esac
 	if start_server "$s" -cpuprofile "$out/$s.cpu.pprof" -memprofile "$out/$s.heap.pprof"; then
 		line=$(timeout 120 "${prio[@]}" taskset -c 1 bin/loadgen -a "127.0.0.1:$port" -m closed -c 1000 -s 64 \
@@ -313,6 +378,14 @@ for s in ours ours-inline; do
 		fi
 	fi
 done
+
+# Kitex and Hertz, each on both libraries: bench/rpc/run.sh, in this session
+# and at this priority; its rpc.csv lands beside results.csv.
+if [ "$run_rpc" = 1 ]; then
+	rflags=(--out "$out" --reps "$reps")
+	[ "$quick" = 1 ] && rflags+=(--quick)
+	BENCH_PRIO="${prio[*]}" bash rpc/run.sh "${rflags[@]}" 2>&1 | tee -a "$log" >&2 || say "rpc/run.sh failed"
+fi
 
 echo "loadavg at end: $(cat /proc/loadavg)" >>"$out/env.txt"
 "$py" report.py "$out"
