@@ -262,6 +262,7 @@ def sweep_chart(data, servers, rates, path):
     panels = [("p50 latency, µs", "p50_us"), ("p99 latency, µs", "p99_us"),
               ("p99.9 latency, µs", "p999_us"), ("server CPU µs per request", "cpu_us_per_req")]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (title, col) in zip(axes, panels):
         for s in servers:
             xs, ys = [], []
@@ -271,7 +272,8 @@ def sweep_chart(data, servers, rates, path):
                     xs.append(r / 1000)
                     ys.append(v)
             if xs:
-                ax.plot(xs, ys, marker="o", label=LABEL[s])
+                # A server keeps its colour from run to run.
+                ax.plot(xs, ys, marker="o", label=LABEL[s], color=colors[SERVERS.index(s) % len(colors)])
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("offered load, thousand req/s (64 B × 1,000 conns)", fontsize=8)
         if col != "cpu_us_per_req":

@@ -34,7 +34,7 @@ fi
 
 quick=0
 reps=""
-servers="c ours ours-inline cloudwego gnet nbio gonet"
+servers="c ours ours-inline cloudwego gnet nbio gonet gain"
 out=""
 nice_level=-10
 only=""
@@ -116,7 +116,11 @@ gcc -O2 -Wall -o bin/c c/epoll_echo.c
 built=""
 for s in $servers; do
 	[ "$s" = c ] && { built="$built c"; continue; }
-	if go build -o "bin/$s" "./servers/$s" >"$out/build-$s.log" 2>&1; then
+	# gain reaches syscall.anyToSockaddr through go:linkname, which the Go
+	# linker refuses since Go 1.23 unless told not to check (bench/README.md).
+	ldflags=()
+	[ "$s" = gain ] && ldflags=(-ldflags=-checklinkname=0)
+	if go build "${ldflags[@]}" -o "bin/$s" "./servers/$s" >"$out/build-$s.log" 2>&1; then
 		built="$built $s"
 		rm -f "$out/build-$s.log"
 	else
@@ -311,7 +315,7 @@ measure() {
 	echo "parts: echo suite $([ "$run_echo" = 1 ] && echo yes || echo no), fixed-rate sweep $([ "$run_sweep" = 1 ] && echo "at $sweep_rates req/s (64 B x 1,000)" || echo no), RPC $([ "$run_rpc" = 1 ] && echo yes || echo no)"
 	echo "priority: $priority, quiet gate: ${gate}s"
 	echo "built: $built"
-	echo "peers: $(grep -E 'cloudwego/netpoll|gnet/v2|lesismal/nbio' go.mod | tr -s '\t ' ' ' | tr '\n' ';')"
+	echo "peers: $(grep -E 'cloudwego/netpoll|gnet/v2|lesismal/nbio|pawelgaczynski/gain' go.mod | tr -s '\t ' ' ' | tr '\n' ';')"
 	echo "library: $(git -C .. log -1 --format='%h %s' 2>/dev/null || echo 'no commit')" \
 		"($(git -C .. status --porcelain -- . ':!bench' 2>/dev/null | wc -l) uncommitted paths outside bench/)"
 	echo "loadavg at start: $(cat /proc/loadavg)"
