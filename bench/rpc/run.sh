@@ -6,7 +6,7 @@
 #   bash bench/rpc/run.sh --quick --out DIR    # shorter windows, fewer scenarios
 #   options: --reps N, --libs "cloudwego ours", --rates "5000 10000 20000",
 #            --callers "100 1000", --rate-callers 100, --muxconns 2,
-#            --frameworks "kitex hertz"
+#            --frameworks "kitex hertz", --hertz-conns "100 1000"
 #
 # Each framework is built twice from the same source: plainly (Kitex v0.16.3
 # and Hertz v0.10.4 on cloudwego/netpoll v0.7.2) and with
@@ -30,6 +30,7 @@ callers=""
 rate_callers=100
 muxconns=2
 frameworks="kitex hertz"
+hertz_conns=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
 	--rate-callers) rate_callers=$2; shift ;;
 	--muxconns) muxconns=$2; shift ;;
 	--frameworks) frameworks=$2; shift ;;
+	--hertz-conns) hertz_conns=$2; shift ;;
 	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
 	*) echo "rpc/run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -48,9 +50,12 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$quick" = 1 ]; then
-	reps=${reps:-1}; warm=0.5; dur=1; rates=${rates:-"5000"}; callers=${callers:-"100 1000"}
+	# Quick: every framework, transport and library once, at fewer loads.
+	reps=${reps:-1}; warm=0.5; dur=1; rates=${rates:-"5000"}; callers=${callers:-"100"}
+	hertz_conns=${hertz_conns:-"1000"}
 else
 	reps=${reps:-3}; warm=1; dur=5; rates=${rates:-"5000 10000 20000 30000"}; callers=${callers:-"100 1000"}
+	hertz_conns=${hertz_conns:-"100 1000"}
 fi
 out=${out:-$bench/results/rpc-$(date -u +%Y-%m-%dT%H%M%SZ)}
 mkdir -p "$out"
@@ -147,7 +152,7 @@ for lib in $libs; do
 	fi
 done
 echo "library: $(git -C "$root" log -1 --format='%h %s' 2>/dev/null || echo 'no commit')" >>"$out/rpc-env.txt"
-echo "mode: $([ "$quick" = 1 ] && echo quick || echo full), reps=$reps, warmup=${warm}s, duration=${dur}s, kitex callers: $callers, fixed rates: $rates at $rate_callers callers, mux connections: $muxconns" >>"$out/rpc-env.txt"
+echo "mode: $([ "$quick" = 1 ] && echo quick || echo full), reps=$reps, warmup=${warm}s, duration=${dur}s, kitex callers: $callers, hertz connections: $hertz_conns, fixed rates: $rates at $rate_callers callers, mux connections: $muxconns" >>"$out/rpc-env.txt"
 
 port=$((30000 + RANDOM % 10000))
 srv_pid=""
@@ -305,7 +310,7 @@ for rep in $(seq "$reps"); do
 		done
 	done
 	has hertz && for what in get post; do
-		for c in 100 1000; do
+		for c in $hertz_conns; do
 			for lib in $built; do hertz "$lib" "$what" "$c"; done
 		done
 	done
