@@ -344,8 +344,16 @@ def rpc_tables(path, outdir):
         md.append("")
     fixed = sorted({(k[1], k[2], k[3]) for k in list(by) + list(bad) if k[0] == "kitex" and k[3]},
                    key=lambda t: (t[0] != "default", int(t[2])))
-    if fixed:
+    dpath = os.path.join(outdir, "rpc-dropped.csv")
+    dropped = sorted({tuple(line.strip().split(",")[1:]) for line in open(dpath) if line.strip()}) \
+        if os.path.exists(dpath) else []
+    if fixed or dropped:
         md.append("### Kitex thrift echo, 1 KiB, fixed rates (open loop)\n")
+        for _, tr, n, rate, cap in dropped:
+            md.append(f"- {tr} transport, {int(rate):,} calls/s dropped: above 90% of the slower library's "
+                      f"closed-loop calls/s at {int(n):,} callers ({int(cap):,}/s).")
+        if dropped:
+            md.append("")
         md.append("| transport | callers | offered calls/s | p50 / p99 / p99.9 µs cloudwego "
                   "| p50 / p99 / p99.9 µs ours | p99 ratio | server µs/call cloudwego | server µs/call ours "
                   "| ratio |")

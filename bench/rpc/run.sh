@@ -5,7 +5,7 @@
 #   bash bench/rpc/run.sh --out DIR            # what bench/run.sh --rpc calls
 #   bash bench/rpc/run.sh --quick --out DIR    # shorter windows, fewer scenarios
 #   options: --reps N, --libs "cloudwego ours", --rates "5000 10000 20000",
-#            --callers "100 1000", --rate-callers 100, --muxconns 2,
+#            --callers "1 100 1000", --rate-callers 100, --muxconns 2,
 #            --frameworks "kitex hertz", --hertz-conns "100 1000"
 #
 # Each framework is built twice from the same source: plainly (Kitex v0.16.3
@@ -51,10 +51,11 @@ done
 
 if [ "$quick" = 1 ]; then
 	# Quick: every framework, transport and library once, at fewer loads.
-	reps=${reps:-1}; warm=0.5; dur=1; rates=${rates:-"5000"}; callers=${callers:-"100"}
+	reps=${reps:-1}; warm=0.5; dur=1; gate=1; rates=${rates:-"5000"}; callers=${callers:-"100"}
 	hertz_conns=${hertz_conns:-"1000"}
 else
-	reps=${reps:-3}; warm=1; dur=5; rates=${rates:-"5000 10000 20000 30000"}; callers=${callers:-"100 1000"}
+	# One caller: the latency-bound case (sequential calls).
+	reps=${reps:-3}; warm=1; dur=5; gate=3; rates=${rates:-"5000 10000 20000 30000"}; callers=${callers:-"1 100 1000"}
 	hertz_conns=${hertz_conns:-"100 1000"}
 fi
 out=${out:-$bench/results/rpc-$(date -u +%Y-%m-%dT%H%M%SZ)}
@@ -206,13 +207,26 @@ child_ticks() {
 		printf "%.0f", n * t }'
 }
 
-echo "rep,lib,bench,transport,conns,size,rate,status,rps,cpu_us_per_req,server_util,gen_util,other_util,p50_us,p99_us,p999_us,errors" >"$csv"
+# wait_quiet: before each window, wait up to $gate seconds for the rest of
+# the machine to use less than half a CPU (as bench/run.sh does); sets before.
+wait_quiet() {
+	local deadline=$((SECONDS + gate)) b0 b1
+	while :; do
+		b0=$(busy_ticks); sleep 0.3; b1=$(busy_ticks)
+		before=$(awk -v a="$b0" -v b="$b1" -v t="$tck" 'BEGIN{printf "%.2f", (b-a)/t/0.3}')
+		if awk -v l="$before" 'BEGIN{exit !(l < 0.5)}' || [ "$SECONDS" -ge "$deadline" ]; then
+			return 0
+		fi
+	done
+}
+
+echo "rep,lib,bench,transport,conns,size,rate,status,rps,cpu_us_per_req,server_util,gen_util,other_util,p50_us,p99_us,p999_us,errors,load_before" >"$csv"
 
 # row LIB BENCH TRANSPORT CONNS SIZE RATE STATUS LINE: one CSV row from a RESULT line.
 row() {
 	local l=$8
-	echo "$rep,$1,$2,$3,$4,$5,$6,$7,$(field rps "$l"),$(field cpu_us_per_req "$l"),$(field cpu_util "$l"),$(field gen_util "$l"),$(field other_util "$l"),$(field p50_us "$l"),$(field p99_us "$l"),$(field p999_us "$l"),$(field errors "$l")" >>"$csv"
-	say "rep $rep $1 $2 $3 ${4}x$5${6:+ at $6/s}: $7 ${l#RESULT }"
+	echo "$rep,$1,$2,$3,$4,$5,$6,$7,$(field rps "$l"),$(field cpu_us_per_req "$l"),$(field cpu_util "$l"),$(field gen_util "$l"),$(field other_util "$l"),$(field p50_us "$l"),$(field p99_us "$l"),$(field p999_us "$l"),$(field errors "$l"),$before" >>"$csv"
+	say "rep $rep $1 $2 $3 ${4}x$5${6:+ at $6/s}: $7 (other load before: $before) ${l#RESULT }"
 }
 
 declare -A peak
@@ -222,6 +236,7 @@ kitex() {
 	[ "$tr" = mux ] && flags=(-mux "$muxconns")
 	local sflags=()
 	[ "$tr" = mux ] && sflags=(-mux)
+	wait_quiet
 	if ! start_server "$lib" kitexserver "${sflags[@]}"; then
 		row "$lib" kitex "$tr" "$c" 1024 "$rate" start_failed ""
 		return
@@ -247,6 +262,7 @@ hertz() {
 	local size=13
 	[ "$what" = post ] && size=4096
 	if [ "$what" = post ]; then wenv=(WRK_METHOD=POST WRK_SIZE=4096); else wenv=(WRK_METHOD=GET); fi
+	wait_quiet
 	if ! start_server "$lib" hertzserver; then
 		row "$lib" "hertz-$what" http "$c" "$size" "" start_failed ""
 		return
@@ -304,6 +320,7 @@ for rep in $(seq "$reps"); do
 		for r in $rates; do
 			if [ -n "$cap" ] && [ "$r" -gt $((cap * 9 / 10)) ]; then
 				say "rep $rep kitex $tr: rate $r/s dropped, above 90% of the slowest library's peak ($cap/s at $rate_callers callers)"
+				echo "$rep,kitex,$tr,$rate_callers,$r,$cap" >>"$out/rpc-dropped.csv"
 				continue
 			fi
 			for lib in $built; do kitex "$lib" "$tr" "$rate_callers" "$r"; done
