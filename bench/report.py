@@ -347,19 +347,20 @@ def rpc_tables(path, outdir):
     dpath = os.path.join(outdir, "rpc-dropped.csv")
     dropped = sorted({tuple(line.strip().split(",")[1:]) for line in open(dpath) if line.strip()}) \
         if os.path.exists(dpath) else []
-    if fixed or dropped:
-        md.append("### Kitex thrift echo, 1 KiB, fixed rates (open loop)\n")
-        for _, tr, n, rate, cap in dropped:
-            md.append(f"- {tr} transport, {int(rate):,} calls/s dropped: above 90% of the slower library's "
-                      f"closed-loop calls/s at {int(n):,} callers ({int(cap):,}/s).")
-        if dropped:
-            md.append("")
-        md.append("| transport | callers | offered calls/s | p50 / p99 / p99.9 µs cloudwego "
-                  "| p50 / p99 / p99.9 µs ours | p99 ratio | server µs/call cloudwego | server µs/call ours "
+
+    def dropped_lines(prefix):
+        out = [f"- {name}: {int(rate):,}/s dropped, above 90% of the slower library's closed-loop "
+               f"peak ({int(cap):,}/s)." for name, rate, cap in dropped if name.startswith(prefix)]
+        return out + [""] if out else []
+
+    def fixed_table(bench, unit):
+        md.append(f"| transport | {unit} | offered /s | p50 / p99 / p99.9 µs cloudwego "
+                  "| p50 / p99 / p99.9 µs ours | p99 ratio | server µs/req cloudwego | server µs/req ours "
                   "| ratio |")
         md.append("|---|---|---|---|---|---|---|---|---|")
-        for tr, n, rate in fixed:
-            k = {lib: ("kitex", tr, n, rate, lib) for lib in RPC_LIBS}
+        for b, tr, n, rate in sorted({k[:4] for k in list(by) + list(bad) if k[0] == bench and k[3]},
+                                     key=lambda t: (t[1] != "default", int(t[2]), int(t[3]))):
+            k = {lib: (b, tr, n, rate, lib) for lib in RPC_LIBS}
             lat = {lib: " / ".join(fmt_num(m(k[lib], col), 0) for col in ("p50_us", "p99_us", "p999_us"))
                    if m(k[lib], "p99_us") is not None else c(k[lib], "p99_us") for lib in RPC_LIBS}
             md.append(f"| {tr} | {int(n):,} | {int(rate):,} | {lat['cloudwego']} | {lat['ours']} "
@@ -367,7 +368,13 @@ def rpc_tables(path, outdir):
                       f"| {c(k['cloudwego'], 'cpu_us_per_req')} | {c(k['ours'], 'cpu_us_per_req')} "
                       f"| {r_(m(k['ours'], 'cpu_us_per_req'), m(k['cloudwego'], 'cpu_us_per_req'))} |")
         md.append("")
-    hz = sorted({(k[0], k[2]) for k in list(by) + list(bad) if k[0].startswith("hertz")},
+
+    if fixed or any(d[0].startswith("kitex") for d in dropped):
+        md.append("### Kitex thrift echo, 1 KiB, fixed rates (open loop)\n")
+        md += dropped_lines("kitex")
+        fixed_table("kitex", "callers")
+    hfixed = {k[:4] for k in list(by) + list(bad) if k[0].startswith("hertz") and k[3]}
+    hz = sorted({(k[0], k[2]) for k in list(by) + list(bad) if k[0].startswith("hertz") and not k[3]},
                 key=lambda t: (t[0], int(t[1])))
     if hz:
         md.append("### Hertz, driven by wrk (closed loop, one wrk thread)\n")
@@ -384,6 +391,13 @@ def rpc_tables(path, outdir):
                       f"| {c(k['cloudwego'], 'p99_us', 0)} | {c(k['ours'], 'p99_us', 0)} "
                       f"| {c(k['cloudwego'], 'gen_util')} / {c(k['ours'], 'gen_util')} |")
         md.append("")
+    if hfixed or any(d[0].startswith("hertz") for d in dropped):
+        md.append("### Hertz at fixed rates (open loop, hertzclient, one request at a time per connection)\n")
+        md += dropped_lines("hertz")
+        for b in ("hertz-get", "hertz-post"):
+            if any(k[0] == b for k in hfixed):
+                md.append(f"{'GET / (13 B)' if b == 'hertz-get' else 'POST /echo 4 KiB'}:\n")
+                fixed_table(b, "connections")
     other = [float(r["other_util"]) for r in rows if r.get("other_util")]
     if other:
         md.append(f"Other load during the RPC windows (CPU used by neither server nor client): median "

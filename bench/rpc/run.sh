@@ -124,7 +124,7 @@ renamed_library() {
 	echo "sed of the module path, as compat/run.sh does (copy in $dst, removed on exit)"
 }
 
-# Build: bin/rpc-LIB/{kitexserver,kitexclient,hertzserver} for each library.
+# Build: bin/rpc-LIB/{kitexserver,kitexclient,hertzserver,hertzclient} for each library.
 built=""
 : >"$out/rpc-env.txt"
 for lib in $libs; do
@@ -139,7 +139,7 @@ for lib in $libs; do
 	fi
 	dst=$bench/bin/rpc-$lib
 	mkdir -p "$dst"
-	if (cd "$app" && go build -o "$dst/" ./kitexserver ./kitexclient ./hertzserver) >>"$log" 2>&1; then
+	if (cd "$app" && go build -o "$dst/" ./kitexserver ./kitexclient ./hertzserver ./hertzclient) >>"$log" 2>&1; then
 		built="$built $lib"
 		{
 			echo "$lib: $how"
@@ -153,7 +153,7 @@ for lib in $libs; do
 	fi
 done
 echo "library: $(git -C "$root" log -1 --format='%h %s' 2>/dev/null || echo 'no commit')" >>"$out/rpc-env.txt"
-echo "mode: $([ "$quick" = 1 ] && echo quick || echo full), reps=$reps, warmup=${warm}s, duration=${dur}s, kitex callers: $callers, hertz connections: $hertz_conns, fixed rates: $rates at $rate_callers callers, mux connections: $muxconns" >>"$out/rpc-env.txt"
+echo "mode: $([ "$quick" = 1 ] && echo quick || echo full), reps=$reps, warmup=${warm}s, duration=${dur}s, kitex callers: $callers, hertz connections: $hertz_conns, fixed rates: $rates at $rate_callers callers (Kitex) or connections (Hertz), mux connections: $muxconns" >>"$out/rpc-env.txt"
 
 port=$((30000 + RANDOM % 10000))
 srv_pid=""
@@ -290,6 +290,7 @@ hertz() {
 	[ "$status" = ok ] && [ "$errors" != 0 ] && status=errors
 	# wrk's reply count is only meaningful when every reply was checked.
 	[ "$status" = ok ] && [ "$(field checked "$line")" != "$reqs" ] && status=unchecked
+	[ "$status" = ok ] && peak[hertz-$what-$lib-$c]=$(field rps "$line")
 	line="RESULT $line errors=$errors $(awk -v s0="$s0" -v s1="$s1" -v b0="$b0" -v b1="$b1" -v g0="$g0" -v g1="$g1" \
 		-v t0="$t0" -v t1="$t1" -v n="${reqs:-0}" -v t="$tck" 'BEGIN{
 		secs = t1 - t0; srv = s1 - s0; gen = g1 - g0
@@ -297,6 +298,47 @@ hertz() {
 		o = (b1 - b0 - srv - gen) / t / secs; if (o < 0) o = 0
 		printf "cpu_util=%.2f gen_util=%.2f other_util=%.2f", srv / t / secs, gen / t / secs, o}')"
 	row "$lib" "hertz-$what" http "$c" "$size" "" "$status" "$line"
+}
+
+# hertz_rate LIB get|post CONNS RATE: hertzclient in open loop at RATE req/s.
+hertz_rate() {
+	local lib=$1 what=$2 c=$3 rate=$4 flags=() line status=ok limit size=13
+	[ "$what" = post ] && { flags=(-post -size 4096); size=4096; }
+	wait_quiet
+	if ! start_server "$lib" hertzserver; then
+		row "$lib" "hertz-$what" http "$c" "$size" "$rate" start_failed ""
+		return
+	fi
+	limit=$(awk -v w="$warm" -v d="$dur" 'BEGIN{print int(w+d+30)}')
+	line=$(GOMAXPROCS=1 timeout "$limit" "${prio[@]}" taskset -c 1 "$bench/bin/rpc-$lib/hertzclient" \
+		-addr "127.0.0.1:$port" -c "$c" -r "$rate" -w "${warm}s" -d "${dur}s" -p "$srv_pid" "${flags[@]}" 2>>"$log") ||
+		status=client_failed
+	kill -0 "$srv_pid" 2>/dev/null || status=server_died
+	stop_server
+	line=$(grep '^RESULT' <<<"$line" || true)
+	[ -z "$line" ] && [ "$status" = ok ] && status=no_result
+	[ "$status" = ok ] && [ "$(field errors "$line")" != 0 ] && status=errors
+	row "$lib" "hertz-$what" http "$c" "$size" "$rate" "$status" "$line"
+}
+
+# cap_rates NAME PEAK...: prints the rates of $rates at or below 90% of the
+# lowest PEAK, and logs and records the others.
+cap_rates() {
+	local name=$1 cap="" p r
+	shift
+	for p in "$@"; do
+		[ -z "$p" ] && continue
+		p=${p%.*}
+		{ [ -z "$cap" ] || [ "$p" -lt "$cap" ]; } && cap=$p
+	done
+	for r in $rates; do
+		if [ -n "$cap" ] && [ "$r" -gt $((cap * 9 / 10)) ]; then
+			say "rep $rep $name: rate $r/s dropped, above 90% of the slowest library's peak ($cap/s)"
+			echo "$rep,$name,$r,$cap" >>"$out/rpc-dropped.csv"
+			continue
+		fi
+		echo "$r"
+	done
 }
 
 # Libraries alternate inside each scenario, so that drift in the machine's
@@ -308,27 +350,23 @@ for rep in $(seq "$reps"); do
 			for lib in $built; do kitex "$lib" "$tr" "$c"; done
 		done
 	done
+	# Fixed rates, capped below the slowest library's peak at these callers.
 	has kitex && for tr in default mux; do
-		# Fixed rates, capped below the slowest library's peak at these callers.
-		cap=""
-		for lib in $built; do
-			p=${peak[$lib-$tr-$rate_callers]:-}
-			[ -z "$p" ] && continue
-			p=${p%.*}
-			{ [ -z "$cap" ] || [ "$p" -lt "$cap" ]; } && cap=$p
-		done
-		for r in $rates; do
-			if [ -n "$cap" ] && [ "$r" -gt $((cap * 9 / 10)) ]; then
-				say "rep $rep kitex $tr: rate $r/s dropped, above 90% of the slowest library's peak ($cap/s at $rate_callers callers)"
-				echo "$rep,kitex,$tr,$rate_callers,$r,$cap" >>"$out/rpc-dropped.csv"
-				continue
-			fi
+		pk=()
+		for lib in $built; do pk+=("${peak[$lib-$tr-$rate_callers]:-}"); done
+		for r in $(cap_rates "kitex $tr at $rate_callers callers" "${pk[@]}"); do
 			for lib in $built; do kitex "$lib" "$tr" "$rate_callers" "$r"; done
 		done
 	done
 	has hertz && for what in get post; do
 		for c in $hertz_conns; do
 			for lib in $built; do hertz "$lib" "$what" "$c"; done
+		done
+		# Fixed rates with hertzclient, capped by wrk's lowest req/s for this request.
+		pk=()
+		for lib in $built; do for c in $hertz_conns; do pk+=("${peak[hertz-$what-$lib-$c]:-}"); done; done
+		for r in $(cap_rates "hertz $what at $rate_callers connections" "${pk[@]}"); do
+			for lib in $built; do hertz_rate "$lib" "$what" "$rate_callers" "$r"; done
 		done
 	done
 done
