@@ -139,6 +139,7 @@ def main(outdir):
         dropped = [line.strip().split(",") for line in open(dpath) if line.strip()]
     if sweep_rates or dropped:
         md += sweep_tables(data, status, servers, sweep_rates, dropped)
+        md += sweep_targets(data, servers, sweep_rates)
         if sweep_rates:
             sweep_chart(data, servers, sweep_rates, os.path.join(outdir, "sweep.png"))
             md.append("![sweep](sweep.png)\n")
@@ -254,6 +255,46 @@ def sweep_tables(data, status, servers, rates, dropped):
     return md
 
 
+def sweep_targets(data, servers, rates):
+    """Issue #19's targets at every fixed rate up to 75% of the slowest peer's peak."""
+    peers = [s for s in servers if s not in ("c", "ours", "ours-inline")]
+    peaks = {p: med(data, p, "closed-1000x64", "rps") for p in peers}
+    peaks = {p: v for p, v in peaks.items() if v}
+    if not peaks:
+        return []
+    slowest = min(peaks, key=peaks.get)
+    limit = 0.75 * peaks[slowest]
+    out = [f"### Issue #19 targets at fixed rates\n",
+           f"At each rate up to 75% of the slowest peer's closed-loop peak ({LABEL[slowest]}, "
+           f"{peaks[slowest]:,.0f} req/s, so up to {limit:,.0f} req/s): p99 and p99.9 at most the best of "
+           f"cloudwego/netpoll and Go net; CPU µs/req at most cloudwego's and gnet's.\n",
+           "| server | rate | p99 µs (best of cloudwego, Go net) | p99.9 µs (best) | CPU µs/req (cloudwego · gnet) | verdict |",
+           "|---|---|---|---|---|---|"]
+    for s in ("ours", "ours-inline"):
+        if s not in servers:
+            continue
+        for r in rates:
+            if r > limit:
+                continue
+            w = f"{SWEEP}@{r}"
+            o = {col: med(data, s, w, col) for col in ("p99_us", "p999_us", "cpu_us_per_req")}
+            best = {col: min([v for v in (med(data, "cloudwego", w, col), med(data, "gonet", w, col)) if v is not None],
+                             default=None) for col in ("p99_us", "p999_us")}
+            cw, gn = med(data, "cloudwego", w, "cpu_us_per_req"), med(data, "gnet", w, "cpu_us_per_req")
+            checks = [o["p99_us"] is not None and best["p99_us"] is not None and o["p99_us"] <= best["p99_us"],
+                      o["p999_us"] is not None and best["p999_us"] is not None and o["p999_us"] <= best["p999_us"],
+                      o["cpu_us_per_req"] is not None and all(o["cpu_us_per_req"] <= x for x in (cw, gn) if x)]
+            if o["p99_us"] is None:
+                verdict = "—"
+            else:
+                verdict = "met" if all(checks) else "**MISSED**"
+            out.append(f"| {LABEL[s]} | {r:,} | {fmt_num(o['p99_us'], 0)} ({fmt_num(best['p99_us'], 0)}) "
+                       f"| {fmt_num(o['p999_us'], 0)} ({fmt_num(best['p999_us'], 0)}) "
+                       f"| {fmt_num(o['cpu_us_per_req'])} ({fmt_num(cw)} · {fmt_num(gn)}) | {verdict} |")
+    out.append("")
+    return out
+
+
 def sweep_chart(data, servers, rates, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -287,6 +328,66 @@ def sweep_chart(data, servers, rates, path):
 
 RPC_LIBS = ["cloudwego", "ours"]
 RPC_LABEL = {"cloudwego": "cloudwego/netpoll", "ours": "ours"}
+
+
+def rpc_targets(by, m):
+    """Issue #19's framework targets: ours ÷ cloudwego/netpoll, medians."""
+    out = []
+
+    def line(name, a, b, goal, ok):
+        r = ratio(a, b)
+        verdict = "—" if r is None else ("met" if ok(r) else "**MISSED**")
+        out.append(f"| {name} | {fmt_ratio(r)} | {goal} | {verdict} |")
+
+    keys = {k[:4] for k in by}
+    for tr in ("default", "mux"):
+        closed = sorted(int(k[2]) for k in keys if k[0] == "kitex" and k[1] == tr and not k[3])
+        fixed = sorted(int(k[3]) for k in keys if k[0] == "kitex" and k[1] == tr and k[3])
+        if not closed and not fixed:
+            continue
+        if not out:
+            out += ["### Issue #19 targets for the frameworks (ours ÷ cloudwego/netpoll)\n",
+                    "| target | ratio | goal | verdict |", "|---|---|---|---|"]
+        k = lambda n, rate="", lib="ours", b="kitex": (b, tr, str(n), str(rate), lib)
+        if 1 in closed:
+            line(f"Kitex {tr}: calls/s, one sequential caller", m(k(1), "rps"), m(k(1, lib="cloudwego"), "rps"),
+                 "≥ 1.00×", lambda r: r >= 1.0)
+        if closed and max(closed) > 1:
+            n = max(closed)
+            line(f"Kitex {tr}: calls/s at saturation ({n:,} callers)", m(k(n), "rps"),
+                 m(k(n, lib="cloudwego"), "rps"), "≥ 1.15×", lambda r: r >= 1.15)
+        for n in closed:
+            if n > 1:
+                line(f"Kitex {tr}: server CPU per call, {n:,} callers", m(k(n), "cpu_us_per_req"),
+                     m(k(n, lib="cloudwego"), "cpu_us_per_req"), "≤ 0.90×", lambda r: r <= 0.9)
+        for rate in fixed:
+            n = next(k_[2] for k_ in keys if k_[0] == "kitex" and k_[1] == tr and k_[3] == str(rate))
+            line(f"Kitex {tr}: p99 at {rate:,}/s", m(k(n, rate), "p99_us"), m(k(n, rate, "cloudwego"), "p99_us"),
+                 "≤ 1.00×", lambda r: r <= 1.0)
+            line(f"Kitex {tr}: server CPU per call at {rate:,}/s", m(k(n, rate), "cpu_us_per_req"),
+                 m(k(n, rate, "cloudwego"), "cpu_us_per_req"), "≤ 0.90×", lambda r: r <= 0.9)
+    for b, label in (("hertz-get", "Hertz GET"), ("hertz-post", "Hertz POST 4 KiB")):
+        closed = sorted(int(k[2]) for k in keys if k[0] == b and not k[3])
+        fixed = sorted((int(k[3]), k[2]) for k in keys if k[0] == b and k[3])
+        if not closed and not fixed:
+            continue
+        if not out:
+            out += ["### Issue #19 targets for the frameworks (ours ÷ cloudwego/netpoll)\n",
+                    "| target | ratio | goal | verdict |", "|---|---|---|---|"]
+        k = lambda n, rate="", lib="ours": (b, "http", str(n), str(rate), lib)
+        for n in closed:
+            line(f"{label}: req/s, {n:,} connections (wrk)", m(k(n), "rps"), m(k(n, lib="cloudwego"), "rps"),
+                 "≥ 1.15×", lambda r: r >= 1.15)
+            line(f"{label}: server CPU per request, {n:,} connections", m(k(n), "cpu_us_per_req"),
+                 m(k(n, lib="cloudwego"), "cpu_us_per_req"), "≤ 0.90×", lambda r: r <= 0.9)
+        for rate, n in fixed:
+            line(f"{label}: p99 at {rate:,}/s", m(k(n, rate), "p99_us"), m(k(n, rate, "cloudwego"), "p99_us"),
+                 "≤ 1.00×", lambda r: r <= 1.0)
+            line(f"{label}: server CPU per request at {rate:,}/s", m(k(n, rate), "cpu_us_per_req"),
+                 m(k(n, rate, "cloudwego"), "cpu_us_per_req"), "≤ 0.90×", lambda r: r <= 0.9)
+    if out:
+        out.append("")
+    return out
 
 
 def rpc_tables(path, outdir):
@@ -345,7 +446,9 @@ def rpc_tables(path, outdir):
     fixed = sorted({(k[1], k[2], k[3]) for k in list(by) + list(bad) if k[0] == "kitex" and k[3]},
                    key=lambda t: (t[0] != "default", int(t[2])))
     dpath = os.path.join(outdir, "rpc-dropped.csv")
-    dropped = sorted({tuple(line.strip().split(",")[1:]) for line in open(dpath) if line.strip()}) \
+    # Each line: rep,name,rate,cap (the name may hold commas from older runs).
+    dropped = sorted({(" ".join(f[1:-2]), f[-2], f[-1]) for f in
+                      (line.strip().split(",") for line in open(dpath) if line.strip())}) \
         if os.path.exists(dpath) else []
 
     def dropped_lines(prefix):
@@ -398,6 +501,7 @@ def rpc_tables(path, outdir):
             if any(k[0] == b for k in hfixed):
                 md.append(f"{'GET / (13 B)' if b == 'hertz-get' else 'POST /echo 4 KiB'}:\n")
                 fixed_table(b, "connections")
+    md += rpc_targets(by, m)
     other = [float(r["other_util"]) for r in rows if r.get("other_util")]
     if other:
         md.append(f"Other load during the RPC windows (CPU used by neither server nor client): median "
