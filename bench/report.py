@@ -10,10 +10,11 @@ import os
 import statistics
 import sys
 
-SERVERS = ["c", "ours", "ours-inline", "cloudwego", "gnet", "nbio", "gonet"]
+SERVERS = ["c", "ours", "ours-base", "ours-inline", "cloudwego", "gnet", "nbio", "gonet"]
 LABEL = {
     "c": "C epoll (floor)",
     "ours": "ours",
+    "ours-base": "ours at --baseline",
     "ours-inline": "ours-inline",
     "cloudwego": "cloudwego/netpoll",
     "gnet": "gnet/v2",

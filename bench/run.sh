@@ -5,6 +5,7 @@
 #   bash bench/run.sh                  # full suite, 3 reps, ~20 min
 #   bash bench/run.sh --reps 5 --servers "ours cloudwego c"
 #   bash bench/run.sh --workloads open:1000:64 --rate 55000   # tails at one load for all
+#   bash bench/run.sh --baseline b9a13eb --servers "ours ours-base"   # this tree against a commit
 #
 # Each server runs pinned to CPU 0 with GOMAXPROCS=1, the load generator to
 # CPU 1. Every load is bounded in time and goes to 127.0.0.1 only. Servers are
@@ -36,6 +37,7 @@ out=""
 nice_level=-10
 only=""
 fixed_rate=
+baseline=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--nice) nice_level=$2; shift ;;
 	--workloads) only=$2; shift ;;
 	--rate) fixed_rate=$2; shift ;;
+	--baseline) baseline=$2; shift ;;
 	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -91,8 +94,25 @@ say "building into bench/bin"
 gcc -O2 -Wall -o bin/loadgen c/loadgen.c
 gcc -O2 -Wall -o bin/c c/epoll_echo.c
 built=""
+# --baseline REV: the library as of commit REV, built from a scratch
+# worktree as the server "ours-base", so a change is measured against what
+# it replaces in one run.
+if [ -n "$baseline" ]; then
+	base_tree=$(mktemp -d)
+	git -C "$here" worktree add --detach "$base_tree" "$baseline" >"$out/build-ours-base.log" 2>&1
+	if (cd "$base_tree/bench" && go build -o "$here/bin/ours-base" ./servers/ours) >>"$out/build-ours-base.log" 2>&1; then
+		rm -f "$out/build-ours-base.log"
+		git -C "$here" rev-parse --short "$baseline" >"$out/baseline.txt"
+	fi
+	git -C "$here" worktree remove --force "$base_tree" >/dev/null 2>&1 || true
+	case " $servers " in *" ours-base "*) ;; *) servers="$servers ours-base" ;; esac
+fi
 for s in $servers; do
 	[ "$s" = c ] && { built="$built c"; continue; }
+	if [ "$s" = ours-base ]; then
+		[ -x bin/ours-base ] && [ -n "$baseline" ] && built="$built ours-base" || say "BUILD FAILED: ours-base (needs --baseline REV)"
+		continue
+	fi
 	if go build -o "bin/$s" "./servers/$s" >"$out/build-$s.log" 2>&1; then
 		built="$built $s"
 		rm -f "$out/build-$s.log"
