@@ -17,7 +17,9 @@ func TestExceptionMatching(t *testing.T) {
 		notMatches  []error
 		wantTimeout bool
 	}{
-		{"eof", Exception(ErrEOF, "read"), []error{ErrEOF, ErrConnClosed, io.EOF}, []error{ErrReadTimeout}, false},
+		// ErrEOF does not match io.EOF, as in the reference (issue #16).
+		{"eof", Exception(ErrEOF, "read"), []error{ErrEOF, ErrConnClosed}, []error{io.EOF, ErrReadTimeout, net.ErrClosed}, false},
+		{"bare eof", ErrEOF, []error{ErrEOF}, []error{io.EOF}, false},
 		{"closed", Exception(ErrConnClosed, "flush"), []error{ErrConnClosed, net.ErrClosed}, []error{ErrEOF, io.EOF}, false},
 		{"read timeout", Exception(ErrReadTimeout, "next"), []error{ErrReadTimeout, os.ErrDeadlineExceeded}, []error{ErrWriteTimeout}, true},
 		{"write timeout", Exception(ErrWriteTimeout, ""), []error{ErrWriteTimeout, os.ErrDeadlineExceeded}, []error{ErrReadTimeout}, true},
