@@ -46,7 +46,12 @@ type EventLoop interface {
 // NewEventLoop returns an EventLoop that serves every connection with
 // onRequest, configured by ops. onRequest may be nil when OnConnect takes
 // the connection over.
+//
+// The first call in a process logs one Info line naming this library and
+// its version ("netpoll: github.com/ccb70390/netpoll in use"), so that a
+// service switched from cloudwego/netpoll can see which library it runs.
 func NewEventLoop(onRequest OnRequest, ops ...Option) (EventLoop, error) {
+	announce()
 	o := &options{maxInputBuffer: defaultMaxInputBuffer}
 	for _, op := range ops {
 		if op.apply != nil {
