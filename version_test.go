@@ -40,3 +40,22 @@ func TestAnnounceLine(t *testing.T) {
 		t.Errorf("announce wrote %q; want one line", line)
 	}
 }
+
+// TestSubmodulesRequireThisVersion: netpollprom requires the library at the
+// version this tree is (so the two are tagged together, RELEASING in
+// CHANGELOG.md), and go.work points that version at this tree for local
+// development.
+func TestSubmodulesRequireThisVersion(t *testing.T) {
+	for _, tt := range []struct{ file, want string }{
+		{"netpollprom/go.mod", "require github.com/ccb70390/netpoll " + version + "\n"},
+		{"go.work", "replace github.com/ccb70390/netpoll " + version + " => ./\n"},
+	} {
+		b, err := os.ReadFile(tt.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tt.want) {
+			t.Errorf("%s lacks %q:\n%s", tt.file, strings.TrimSpace(tt.want), b)
+		}
+	}
+}
