@@ -85,7 +85,7 @@ step() {
 	log=$logs/$(echo "$name" | tr -c 'A-Za-z0-9._-' '_').log
 	local start=$SECONDS
 	if "$@" >"$log" 2>&1; then
-		echo "PASS $name ($((SECONDS - start))s)"
+		echo "PASS $name ($((SECONDS - start))s)$(test_counts "$log")"
 		passed=$((passed + 1))
 	else
 		echo "FAIL $name ($((SECONDS - start))s)"
@@ -93,6 +93,15 @@ step() {
 		failed=$((failed + 1))
 		failures+=("$name")
 	fi
+}
+
+# test_counts LOG summarises a go test -v log: packages ok, top-level tests
+# passed and skipped; nothing for a log of another kind.
+test_counts() {
+	local pkgs
+	pkgs=$(grep -c '^ok ' "$1")
+	[[ $pkgs -gt 0 ]] || return 0
+	echo ": $pkgs packages ok, $(grep -c '^--- PASS' "$1") tests passed, $(grep -c '^--- SKIP' "$1") skipped"
 }
 
 # source_of MODULE VERSION copies the module's source into $work/NAME,
@@ -251,7 +260,7 @@ gotest_in() {
 	shift 2
 	# -vet=off: vet judges the consumer's test code, and how strictly depends on
 	# the go line of its go.mod (see go_line_kept), not on netpoll.
-	(cd "$dir" && go test -vet=off ${race[@]+"${race[@]}"} -count=1 -timeout "$TEST_TIMEOUT" ${skip:+-skip "$skip"} "$@")
+	(cd "$dir" && go test -v -vet=off ${race[@]+"${race[@]}"} -count=1 -timeout "$TEST_TIMEOUT" ${skip:+-skip "$skip"} "$@")
 }
 
 echo "compat: mode=$mode library=$([[ $mode == ours ]] && echo "$root" || echo "github.com/cloudwego/netpoll (as required by each consumer)")"
