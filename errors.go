@@ -45,7 +45,7 @@ const ErrnoMask = 0xFF
 var errorMessages = [...]string{
 	ErrConnClosed & ErrnoMask:       "connection has been closed",
 	ErrReadTimeout & ErrnoMask:      "connection read timeout",
-	ErrDialTimeout & ErrnoMask:      "dial timeout",
+	ErrDialTimeout & ErrnoMask:      "dial wait timeout",
 	ErrDialNoDeadline & ErrnoMask:   "dial no deadline",
 	ErrUnsupported & ErrnoMask:      "netpoll does not support",
 	ErrEOF & ErrnoMask:              "EOF",
@@ -93,7 +93,9 @@ func (e *exception) Error() string {
 	if e.suffix == "" {
 		return msg
 	}
-	return msg + ", " + e.suffix
+	// One space, as the reference joins them: logs and alerts that match
+	// its messages keep matching.
+	return msg + " " + e.suffix
 }
 
 // Unwrap lets errors.Is reach the errno and whatever cause it carried.
@@ -151,5 +153,5 @@ type wrapped struct {
 	err error
 }
 
-func (w *wrapped) Error() string { return w.err.Error() + ", " + w.msg }
+func (w *wrapped) Error() string { return w.err.Error() + " " + w.msg }
 func (w *wrapped) Unwrap() error { return w.err }

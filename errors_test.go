@@ -52,7 +52,18 @@ func TestExceptionMatching(t *testing.T) {
 	if Exception(nil, "x") != nil {
 		t.Errorf("Exception(nil) != nil")
 	}
-	if got := Exception(ErrEOF, "read").Error(); got != "EOF, read" {
-		t.Errorf("Exception(ErrEOF, read).Error() = %q", got)
+	// The reference's texts: errno message, one space, suffix.
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{Exception(ErrEOF, "read"), "EOF read"},
+		{Exception(ErrConnClosed, ""), "connection has been closed"},
+		{Exception(ErrDialTimeout, "dial"), "dial wait timeout dial"},
+		{Exception(syscall.ECONNRESET, "read"), "connection reset by peer read"},
+	} {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q; want %q", got, tt.want)
+		}
 	}
 }
