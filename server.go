@@ -41,6 +41,7 @@ type server struct {
 	done     chan error   // Serve returns what arrives here
 	active   atomic.Int64 // connections open
 	rejected atomic.Int64 // connections refused by WithMaxConnections
+	sweeps   atomic.Int64 // passes Shutdown made over the connections (tests read it)
 
 	// Owned by the poller goroutine of acceptOp.
 	acceptPause time.Duration
@@ -336,7 +337,8 @@ func (s *server) closeListenerLocked() {
 }
 
 // Shutdown stops accepting, closes idle connections and waits for busy ones
-// to finish their request, until ctx ends.
+// to finish their request, until ctx ends. It sweeps the connections again
+// after 50 ms to 1 s (shutdownSweepWait), closing those it finds idle.
 func (s *server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.stopping {
@@ -348,24 +350,46 @@ func (s *server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.closeListener()
-	ticker := time.NewTicker(10 * time.Millisecond)
-	defer ticker.Stop()
 	for {
-		if s.closeIdle() == 0 {
+		busy := s.closeIdle()
+		if busy == 0 {
 			return nil
 		}
+		wait := time.NewTimer(shutdownSweepWait(busy))
 		select {
 		case <-ctx.Done():
+			wait.Stop()
 			return ctx.Err()
-		case <-ticker.C:
+		case <-wait.C:
 		}
 	}
+}
+
+// Between two sweeps over the connections, Shutdown waits one millisecond
+// per busy connection, at least minSweepWait and at most maxSweepWait: the
+// timing of cloudwego/netpoll's server Close, which Kitex's and Hertz's
+// graceful stop were tuned against. A sweep closes every connection it finds
+// idle, so a connection that has just sent a response and whose client is
+// about to send the next request is cut if a sweep falls in that gap; fewer
+// sweeps give it the reference's chance to stay busy until it drains. With
+// a 10 ms period, callers that kept sending saw 7–14 cut connections per
+// Kitex graceful stop against 0–4 on the reference (issue #16).
+const (
+	minSweepWait = 50 * time.Millisecond
+	maxSweepWait = time.Second
+)
+
+// shutdownSweepWait is how long Shutdown waits before sweeping again when
+// busy connections remain.
+func shutdownSweepWait(busy int) time.Duration {
+	return min(max(time.Duration(busy)*time.Millisecond, minSweepWait), maxSweepWait)
 }
 
 // closeIdle closes every connection that is not handling input and reports
 // how many remain busy. A connection is claimed by moving pending from 0, so
 // the poller cannot start its handler after the check.
 func (s *server) closeIdle() int {
+	s.sweeps.Add(1)
 	s.mu.Lock()
 	conns := append([]*connection(nil), s.conns...)
 	s.mu.Unlock()
