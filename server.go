@@ -234,6 +234,11 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 		_ = sys.Close(fd)
 		return
 	}
+	if s.opts.idleTimeout > 0 && network != "unix" {
+		// TCP keepalive, as the reference's WithIdleTimeout: before
+		// OnPrepare, which may change it.
+		_ = c.SetIdleTimeout(s.opts.idleTimeout)
+	}
 	if op := s.opts.onPrepare; op != nil && !s.prepare(c, op) {
 		return
 	}
@@ -257,8 +262,8 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 		return
 	}
 	c.stats.accepted.Add(1)
-	if c.idleTimeout.Load() == 0 && s.opts.idleTimeout > 0 {
-		_ = c.SetIdleTimeout(s.opts.idleTimeout)
+	if c.idleClose.Load() == 0 && s.opts.idleClose > 0 {
+		_ = c.setIdleClose(s.opts.idleClose)
 	}
 	if c.connectPending.Load() {
 		runHandler(c)

@@ -225,7 +225,7 @@ func TestWriteTimeout(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	checkNoFDLeak(t)
 	ln := newLocalListener(t, "tcp")
-	startServer(t, ln, echoHandler, WithIdleTimeout(300*time.Millisecond))
+	startServer(t, ln, echoHandler, WithIdleCloseTimeout(300*time.Millisecond))
 	silent := dialStd(t, ln)
 	active := dialStd(t, ln)
 	start := time.Now()

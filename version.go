@@ -21,7 +21,7 @@ const referenceVersion = "v0.7.2"
 var announceOnce sync.Once
 
 func announce() {
-	announceOnce.Do(func() { announceTo(logger.Load()) })
+	announceOnce.Do(func() { announceTo(currentLogger()) })
 }
 
 // announceTo writes the line announce logs. The library's name is a string,
