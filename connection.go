@@ -128,8 +128,8 @@ type connection struct {
 	onDisconnect   atomic.Pointer[OnDisconnect]
 
 	// Idle timeout.
-	idleClose   atomic.Int64 // nanoseconds without traffic before the idle close; 0 off
-	lastActive  atomic.Int64 // coarse unix nanoseconds of the last input or output
+	idleClose  atomic.Int64 // nanoseconds without traffic before the idle close; 0 off
+	lastActive atomic.Int64 // coarse unix nanoseconds of the last input or output
 
 	mu   sync.Mutex
 	cold *connCold // guarded by mu; nil until needed
