@@ -40,9 +40,9 @@ func TestTLSPlaintextAfterSessionTicket(t *testing.T) {
 			_, err = s.Write(payload)
 		}
 		if err == nil {
-			_, err = s.Read(make([]byte, 1)) // until the client is done
+			_, _ = s.Read(make([]byte, 1)) // until the client is done: it closes
 		}
-		served <- nil
+		served <- err
 	}()
 	config := pki.clientConfig()
 	config.ClientSessionCache = tls.NewLRUClientSessionCache(1)
