@@ -34,8 +34,10 @@ type Connection interface {
 	// drain; a Flush that times out closes the connection. Zero or less
 	// means no bound.
 	SetWriteTimeout(timeout time.Duration) error
-	// SetIdleTimeout closes the connection after timeout without input or
-	// output. Zero or less turns it off.
+	// SetIdleTimeout turns on TCP keepalive probes about every timeout
+	// (whole seconds, at least one), as the reference does; zero or less
+	// does nothing. It does not close a silent connection: see
+	// WithIdleCloseTimeout. On a UDP session it is the session's idle close.
 	SetIdleTimeout(timeout time.Duration) error
 	// SetOnRequest sets the handler called when input arrives.
 	SetOnRequest(on OnRequest) error
@@ -126,8 +128,8 @@ type connection struct {
 	onDisconnect   atomic.Pointer[OnDisconnect]
 
 	// Idle timeout.
-	idleTimeout atomic.Int64 // nanoseconds; 0 off
-	lastActive  atomic.Int64 // coarse unix nanoseconds of the last input or output
+	idleClose  atomic.Int64 // nanoseconds without traffic before the idle close; 0 off
+	lastActive atomic.Int64 // coarse unix nanoseconds of the last input or output
 
 	mu   sync.Mutex
 	cold *connCold // guarded by mu; nil until needed

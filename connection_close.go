@@ -20,7 +20,8 @@ import (
 //
 // A holder is a goroutine that uses the fd or the buffers in a way that a
 // close must wait for: one inside a syscall on the fd (acquireFD), and one
-// running user code (a running OnConnect, OnRequest or OnDisconnect: hold).
+// running user code or the code that serves it (hold): OnPrepare,
+// OnConnect, OnRequest, OnDisconnect, a TLS handshake.
 // close marks the word closing, detaches the fd from its poller and wakes
 // every waiter; it frees nothing while a holder remains. The holder that
 // leaves last, or close itself when there is none, moves the word to closed

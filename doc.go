@@ -23,7 +23,7 @@
 //		err = w.Flush()    // one write or writev, from this goroutine
 //		r.Release()        // after Flush: the reply pointed into the input
 //		return err
-//	}, netpoll.WithIdleTimeout(time.Minute))
+//	}, netpoll.WithIdleCloseTimeout(time.Minute))
 //	if err != nil {
 //		log.Fatal(err)
 //	}
@@ -104,7 +104,8 @@
 //
 // Server, per [EventLoop] ([Option]): [WithOnPrepare], [WithOnConnect],
 // [WithOnDisconnect]; [WithReadTimeout], [WithWriteTimeout],
-// [WithIdleTimeout]; [WithMaxInputBuffer] (default 16 MiB: reading pauses
+// [WithIdleCloseTimeout] (close silent connections), [WithIdleTimeout]
+// (TCP keepalive, as the reference); [WithMaxInputBuffer] (default 16 MiB: reading pauses
 // and TCP pushes back); [WithMaxConnections]; [WithProtocol] with
 // [LengthPrefixed] or [Delimited] for one OnRequest per framed message.
 //

@@ -2,7 +2,6 @@ package netpoll
 
 import (
 	"errors"
-	"io"
 	"net"
 	"os"
 	"syscall"
@@ -24,7 +23,11 @@ const (
 	// ErrUnsupported reports a call that is not supported on this platform or object.
 	ErrUnsupported = syscall.Errno(0x105)
 	// ErrEOF reports that the peer closed and no more input will come. It
-	// matches io.EOF under errors.Is.
+	// matches ErrConnClosed under errors.Is but not io.EOF, as in
+	// cloudwego/netpoll: consumers tell a clean end of stream (io.EOF) from a
+	// connection cut under them by that difference (Kitex ttstream's
+	// DecodeFrame, issue #16). The net.Conn Read method returns a bare io.EOF
+	// instead, as io.Reader requires.
 	ErrEOF = syscall.Errno(0x106)
 	// ErrWriteTimeout reports that a flush ran past its write timeout or deadline.
 	ErrWriteTimeout = syscall.Errno(0x107)
@@ -42,7 +45,7 @@ const ErrnoMask = 0xFF
 var errorMessages = [...]string{
 	ErrConnClosed & ErrnoMask:       "connection has been closed",
 	ErrReadTimeout & ErrnoMask:      "connection read timeout",
-	ErrDialTimeout & ErrnoMask:      "dial timeout",
+	ErrDialTimeout & ErrnoMask:      "dial wait timeout",
 	ErrDialNoDeadline & ErrnoMask:   "dial no deadline",
 	ErrUnsupported & ErrnoMask:      "netpoll does not support",
 	ErrEOF & ErrnoMask:              "EOF",
@@ -61,8 +64,8 @@ type exception struct {
 // Exception returns err with suffix as context. When err is one of the
 // library's errno values the result still matches it under errors.Is, is a
 // net.Error whose Timeout reports the dial, read and write timeouts, and one
-// that carries ErrEOF also matches ErrConnClosed and io.EOF. Other errors are
-// returned wrapped with the suffix.
+// that carries ErrEOF also matches ErrConnClosed (but not io.EOF, as in the
+// reference). Other errors are returned wrapped with the suffix.
 func Exception(err error, suffix string) error {
 	var no syscall.Errno
 	if errors.As(err, &no) && isLibraryErrno(no) {
@@ -90,7 +93,9 @@ func (e *exception) Error() string {
 	if e.suffix == "" {
 		return msg
 	}
-	return msg + ", " + e.suffix
+	// One space, as the reference joins them: logs and alerts that match
+	// its messages keep matching.
+	return msg + " " + e.suffix
 }
 
 // Unwrap lets errors.Is reach the errno and whatever cause it carried.
@@ -101,8 +106,9 @@ func (e *exception) Unwrap() []error {
 	return []error{e.no}
 }
 
-// Is makes an ErrEOF-carrying error match ErrConnClosed and io.EOF, and a
-// timeout match os.ErrDeadlineExceeded, as API.md promises.
+// Is makes an ErrEOF-carrying error match ErrConnClosed, a closed one match
+// net.ErrClosed, and a timeout match os.ErrDeadlineExceeded, as API.md
+// promises.
 func (e *exception) Is(target error) bool {
 	return errnoIs(e.no, target)
 }
@@ -119,8 +125,6 @@ func errnoIs(no syscall.Errno, target error) bool {
 	case no:
 		return true
 	case ErrConnClosed:
-		return no == ErrEOF
-	case io.EOF:
 		return no == ErrEOF
 	case net.ErrClosed:
 		return no == ErrConnClosed
@@ -149,5 +153,5 @@ type wrapped struct {
 	err error
 }
 
-func (w *wrapped) Error() string { return w.err.Error() + ", " + w.msg }
+func (w *wrapped) Error() string { return w.err.Error() + " " + w.msg }
 func (w *wrapped) Unwrap() error { return w.err }

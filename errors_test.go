@@ -17,7 +17,9 @@ func TestExceptionMatching(t *testing.T) {
 		notMatches  []error
 		wantTimeout bool
 	}{
-		{"eof", Exception(ErrEOF, "read"), []error{ErrEOF, ErrConnClosed, io.EOF}, []error{ErrReadTimeout}, false},
+		// ErrEOF does not match io.EOF, as in the reference (issue #16).
+		{"eof", Exception(ErrEOF, "read"), []error{ErrEOF, ErrConnClosed}, []error{io.EOF, ErrReadTimeout, net.ErrClosed}, false},
+		{"bare eof", ErrEOF, []error{ErrEOF}, []error{io.EOF}, false},
 		{"closed", Exception(ErrConnClosed, "flush"), []error{ErrConnClosed, net.ErrClosed}, []error{ErrEOF, io.EOF}, false},
 		{"read timeout", Exception(ErrReadTimeout, "next"), []error{ErrReadTimeout, os.ErrDeadlineExceeded}, []error{ErrWriteTimeout}, true},
 		{"write timeout", Exception(ErrWriteTimeout, ""), []error{ErrWriteTimeout, os.ErrDeadlineExceeded}, []error{ErrReadTimeout}, true},
@@ -50,7 +52,18 @@ func TestExceptionMatching(t *testing.T) {
 	if Exception(nil, "x") != nil {
 		t.Errorf("Exception(nil) != nil")
 	}
-	if got := Exception(ErrEOF, "read").Error(); got != "EOF, read" {
-		t.Errorf("Exception(ErrEOF, read).Error() = %q", got)
+	// The reference's texts: errno message, one space, suffix.
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{Exception(ErrEOF, "read"), "EOF read"},
+		{Exception(ErrConnClosed, ""), "connection has been closed"},
+		{Exception(ErrDialTimeout, "dial"), "dial wait timeout dial"},
+		{Exception(syscall.ECONNRESET, "read"), "connection reset by peer read"},
+	} {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q; want %q", got, tt.want)
+		}
 	}
 }

@@ -39,14 +39,22 @@ type EventLoop interface {
 
 	// Shutdown stops accepting, closes idle connections, and waits for busy
 	// ones to finish their current request and close, until ctx ends (then
-	// it returns ctx.Err()). The pollers keep running for other users.
+	// it returns ctx.Err()). While busy connections remain it looks again
+	// after one millisecond per busy connection, at least 50 ms and at most
+	// 1 s, as cloudwego/netpoll does, closing those it then finds idle. The
+	// pollers keep running for other users.
 	Shutdown(ctx context.Context) error
 }
 
 // NewEventLoop returns an EventLoop that serves every connection with
 // onRequest, configured by ops. onRequest may be nil when OnConnect takes
 // the connection over.
+//
+// The first call in a process logs one Info line naming this library and
+// its version ("netpoll: github.com/ccb70390/netpoll in use"), so that a
+// service switched from cloudwego/netpoll can see which library it runs.
 func NewEventLoop(onRequest OnRequest, ops ...Option) (EventLoop, error) {
+	announce()
 	o := &options{maxInputBuffer: defaultMaxInputBuffer}
 	for _, op := range ops {
 		if op.apply != nil {

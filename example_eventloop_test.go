@@ -32,7 +32,7 @@ func ExampleNewEventLoop() {
 		_ = r.Release()
 		return err
 	},
-		netpoll.WithIdleTimeout(time.Minute),
+		netpoll.WithIdleCloseTimeout(time.Minute),
 		netpoll.WithOnConnect(func(ctx context.Context, c netpoll.Connection) context.Context {
 			fmt.Println("connected")
 			return ctx

@@ -136,9 +136,9 @@ func TestFaultSlowPeersAreClosed(t *testing.T) {
 		opts    []Option
 		dribble time.Duration // interval between single bytes; 0 sends nothing
 	}{
-		{"silent/idle timeout", []Option{WithIdleTimeout(timeout)}, 0},
+		{"silent/idle timeout", []Option{WithIdleCloseTimeout(timeout)}, 0},
 		{"dribble/read timeout", []Option{WithReadTimeout(timeout)}, 50 * time.Millisecond},
-		{"dribble/idle and read timeout", []Option{WithIdleTimeout(timeout), WithReadTimeout(timeout)}, 50 * time.Millisecond},
+		{"dribble/idle and read timeout", []Option{WithIdleCloseTimeout(timeout), WithReadTimeout(timeout)}, 50 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,7 +275,7 @@ func TestFaultFloodingPeerThatNeverReads(t *testing.T) {
 	}{
 		{"zero-copy echo/write timeout", echoHandler, WithWriteTimeout(timeout), ErrWriteTimeout},
 		{"copying echo/write timeout", copyingEcho, WithWriteTimeout(timeout), ErrWriteTimeout},
-		{"zero-copy echo/idle timeout", echoHandler, WithIdleTimeout(timeout), ErrConnClosed},
+		{"zero-copy echo/idle timeout", echoHandler, WithIdleCloseTimeout(timeout), ErrConnClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { testFlood(t, tt.handler, tt.opt, tt.flushErr) })

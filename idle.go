@@ -55,7 +55,7 @@ func (c *connection) watchIdle() {
 // not filed yet. A connection is filed once however often its timeout is
 // switched off and on: idleWatched says it is in the wheel, or on its way.
 func (c *connection) startIdleWatch() {
-	if c.operator != nil && c.idleTimeout.Load() > 0 && c.idleWatched.CompareAndSwap(false, true) {
+	if c.operator != nil && c.idleClose.Load() > 0 && c.idleWatched.CompareAndSwap(false, true) {
 		c.watchIdle()
 	}
 }
@@ -65,21 +65,31 @@ func wheelOf(p *poller.Poller) *idleWheel { return &stateOf(p).wheel }
 
 // touch records activity for the idle timeout.
 func (c *connection) touch() {
-	if c.idleTimeout.Load() != 0 {
+	if c.idleClose.Load() != 0 {
 		c.lastActive.Store(coarseClock.now.Load())
 	}
 }
 
-// SetIdleTimeout closes the connection after timeout without input or
+// SetIdleTimeout turns on TCP keepalive probes about every timeout, as the
+// reference does; zero or less does nothing. The idle close is
+// setIdleClose (WithIdleCloseTimeout).
+func (c *connection) SetIdleTimeout(timeout time.Duration) error {
+	if timeout <= 0 {
+		return nil
+	}
+	return c.SetKeepAlive(max(int(timeout.Seconds()), 1))
+}
+
+// setIdleClose closes the connection after timeout without input or
 // output, checked about every quarter second. Zero or less turns it off.
 // Set before the connection is polled (in OnPrepare), it takes effect when
 // polling starts.
-func (c *connection) SetIdleTimeout(timeout time.Duration) error {
+func (c *connection) setIdleClose(timeout time.Duration) error {
 	if timeout <= 0 {
-		c.idleTimeout.Store(0)
+		c.idleClose.Store(0)
 		return nil
 	}
-	c.idleTimeout.Store(int64(timeout))
+	c.idleClose.Store(int64(timeout))
 	c.startIdleWatch()
 	return nil
 }
@@ -119,15 +129,15 @@ func tickIdleWheel(p *poller.Poller, now int64) {
 // previous tick), drops it if it is closed or no longer has one, and
 // otherwise files it under its expiry.
 func (w *idleWheel) place(c *connection, now, idleBefore int64) {
-	timeout := c.idleTimeout.Load()
+	timeout := c.idleClose.Load()
 	if timeout == 0 || c.closingStarted() {
 		// Leave the wheel. A SetIdleTimeout that raced the check either
 		// files c again itself, or finds it still filed: then keep it.
 		c.idleWatched.Store(false)
-		if c.closingStarted() || c.idleTimeout.Load() == 0 || !c.idleWatched.CompareAndSwap(false, true) {
+		if c.closingStarted() || c.idleClose.Load() == 0 || !c.idleWatched.CompareAndSwap(false, true) {
 			return
 		}
-		timeout = c.idleTimeout.Load()
+		timeout = c.idleClose.Load()
 	}
 	expiry := c.lastActive.Load() + timeout
 	if expiry <= idleBefore {

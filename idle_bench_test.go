@@ -12,7 +12,7 @@ import (
 func BenchmarkIdleTouch(b *testing.B) {
 	c := &connection{}
 	c.init(-1, "tcp", nil)
-	c.idleTimeout.Store(int64(time.Minute))
+	c.idleClose.Store(int64(time.Minute))
 	b.ReportAllocs()
 	for b.Loop() {
 		c.touch()
@@ -36,7 +36,7 @@ func BenchmarkIdleWheelTick(b *testing.B) {
 		c := &connection{}
 		c.init(-1, "tcp", nil)
 		// Timeouts spread over the wheel, so every slot holds some.
-		c.idleTimeout.Store(int64(time.Duration(i%200+2) * idleTick))
+		c.idleClose.Store(int64(time.Duration(i%200+2) * idleTick))
 		c.lastActive.Store(now)
 		all[i] = c
 		w.incoming = append(w.incoming, c)

@@ -104,7 +104,7 @@ func TestIdleCloseKeepsHeldNextSlice(t *testing.T) {
 		results <- errors.Join(before, torture.Check(p, st.id, 0, "Next slice held across the idle close,"))
 		return r.Release()
 	}
-	victims := startCanaryServer(t, foreign, victim, netpoll.WithIdleTimeout(300*time.Millisecond))
+	victims := startCanaryServer(t, foreign, victim, netpoll.WithIdleCloseTimeout(300*time.Millisecond))
 	neighbours := startCanaryServer(t, foreign, bystanderHandler(foreign, 20*time.Millisecond))
 
 	holdVictims(t, victims.addr, &g, 0, holding)
@@ -161,7 +161,7 @@ func TestIdleCloseKeepsMallocBuffer(t *testing.T) {
 		_ = w.Flush()
 		return r.Release()
 	}
-	victims := startCanaryServer(t, foreign, victim, netpoll.WithIdleTimeout(300*time.Millisecond))
+	victims := startCanaryServer(t, foreign, victim, netpoll.WithIdleCloseTimeout(300*time.Millisecond))
 	neighbours := startCanaryServer(t, foreign, bystanderHandler(foreign, 20*time.Millisecond))
 
 	holdVictims(t, victims.addr, &g, 0, holding)
@@ -315,7 +315,7 @@ func TestCloseCallbacksWaitForOnRequest(t *testing.T) {
 		close func(st *canaryState, client *net.TCPConn)
 		hold  time.Duration // how long the handler holds on after the close
 	}{
-		{"idle timeout", []netpoll.Option{netpoll.WithIdleTimeout(300 * time.Millisecond)}, nil, 1500 * time.Millisecond},
+		{"idle timeout", []netpoll.Option{netpoll.WithIdleCloseTimeout(300 * time.Millisecond)}, nil, 1500 * time.Millisecond},
 		{"Close from another goroutine", nil, func(st *canaryState, _ *net.TCPConn) { _ = st.conn.Close() }, 500 * time.Millisecond},
 		{"peer reset", nil, func(_ *canaryState, c *net.TCPConn) { resetConn(c) }, 500 * time.Millisecond},
 	}

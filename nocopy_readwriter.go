@@ -16,12 +16,13 @@ const readBookSize = 4096
 const maxEmptyReads = 100
 
 // errReaderEOF is what a Reader from NewReader returns once its io.Reader
-// ended; it matches ErrEOF and io.EOF.
+// ended; it matches ErrEOF and ErrConnClosed, not io.EOF, as the
+// reference's does.
 var errReaderEOF = Exception(ErrEOF, "end of the underlying io.Reader")
 
 // NewReader returns a nocopy Reader that reads from r on demand into a
 // LinkBuffer of its own. Its methods block in r.Read until enough bytes
-// arrived, and return an error matching ErrEOF (and io.EOF) when r ends
+// arrived, and return an error matching ErrEOF (not io.EOF) when r ends
 // first. Not safe for concurrent use.
 func NewReader(r io.Reader) Reader {
 	return &zcReader{r: r, buf: NewLinkBuffer()}

@@ -34,8 +34,8 @@ func TestNewReader(t *testing.T) {
 	}
 	r.Release()
 	_, err = r.Next(1)
-	if !errors.Is(err, ErrEOF) || !errors.Is(err, io.EOF) {
-		t.Fatalf("Next at the end = %v; want one matching ErrEOF and io.EOF", err)
+	if !errors.Is(err, ErrEOF) || errors.Is(err, io.EOF) {
+		t.Fatalf("Next at the end = %v; want one matching ErrEOF and not io.EOF", err)
 	}
 	if _, err := r.Until('\n'); !errors.Is(err, ErrEOF) {
 		t.Fatalf("Until at the end = %v; want ErrEOF", err)
@@ -156,8 +156,8 @@ func TestNewReadWriterEOFNotSticky(t *testing.T) {
 	if _, err := rw.WriteBinary([]byte("efghljk")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rw.ReadBinary(7); !errors.Is(err, io.EOF) {
-		t.Fatalf("ReadBinary before Flush = %v; want EOF", err)
+	if _, err := rw.ReadBinary(7); !errors.Is(err, ErrEOF) {
+		t.Fatalf("ReadBinary before Flush = %v; want ErrEOF", err)
 	}
 	if err := rw.Flush(); err != nil {
 		t.Fatal(err)

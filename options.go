@@ -14,7 +14,8 @@ type options struct {
 	onDisconnect   OnDisconnect
 	readTimeout    time.Duration
 	writeTimeout   time.Duration
-	idleTimeout    time.Duration
+	idleTimeout    time.Duration // TCP keepalive, as the reference (SetIdleTimeout)
+	idleClose      time.Duration // the idle close (WithIdleCloseTimeout)
 	maxConnections int
 	maxInputBuffer int
 	protocol       Protocol // WithProtocol; see installProtocol in protocol.go
@@ -56,11 +57,24 @@ func WithWriteTimeout(timeout time.Duration) Option {
 	return Option{func(o *options) { o.writeTimeout = timeout }}
 }
 
-// WithIdleTimeout closes connections that have seen no input and no output
-// for timeout. Checked by one coarse timing wheel per poller, so the close
-// comes up to about a second late.
+// WithIdleTimeout turns on TCP keepalive on every accepted connection, with
+// probes about every timeout (Connection.SetIdleTimeout), as the reference
+// does: a peer that vanished without a FIN is found by the kernel and its
+// connection ends. It does not close a connection that is merely silent —
+// Hertz and Kitex pass their own keep-alive times here and close idle
+// connections themselves; WithIdleCloseTimeout does that. On a UDP
+// listener, which has no keepalive, it is the sessions' idle close.
 func WithIdleTimeout(timeout time.Duration) Option {
 	return Option{func(o *options) { o.idleTimeout = timeout }}
+}
+
+// WithIdleCloseTimeout closes connections that have seen no input and no
+// output for timeout: the defence against peers that connect and go
+// silent. Checked by one coarse timing wheel per poller, so the close comes
+// up to about half a second late, never early. A running OnRequest keeps
+// its connection's memory until it returns. Zero means no idle close.
+func WithIdleCloseTimeout(timeout time.Duration) Option {
+	return Option{func(o *options) { o.idleClose = timeout }}
 }
 
 // WithMaxConnections limits the connections the EventLoop holds open at once.

@@ -41,6 +41,7 @@ type server struct {
 	done     chan error   // Serve returns what arrives here
 	active   atomic.Int64 // connections open
 	rejected atomic.Int64 // connections refused by WithMaxConnections
+	sweeps   atomic.Int64 // passes Shutdown made over the connections (tests read it)
 
 	// Owned by the poller goroutine of acceptOp.
 	acceptPause time.Duration
@@ -233,6 +234,11 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 		_ = sys.Close(fd)
 		return
 	}
+	if s.opts.idleTimeout > 0 && network != "unix" {
+		// TCP keepalive, as the reference's WithIdleTimeout: before
+		// OnPrepare, which may change it.
+		_ = c.SetIdleTimeout(s.opts.idleTimeout)
+	}
 	if op := s.opts.onPrepare; op != nil && !s.prepare(c, op) {
 		return
 	}
@@ -256,8 +262,8 @@ func (s *server) serveConn(fd int, peer *sys.Peer) {
 		return
 	}
 	c.stats.accepted.Add(1)
-	if c.idleTimeout.Load() == 0 && s.opts.idleTimeout > 0 {
-		_ = c.SetIdleTimeout(s.opts.idleTimeout)
+	if c.idleClose.Load() == 0 && s.opts.idleClose > 0 {
+		_ = c.setIdleClose(s.opts.idleClose)
 	}
 	if c.connectPending.Load() {
 		runHandler(c)
@@ -336,7 +342,8 @@ func (s *server) closeListenerLocked() {
 }
 
 // Shutdown stops accepting, closes idle connections and waits for busy ones
-// to finish their request, until ctx ends.
+// to finish their request, until ctx ends. It sweeps the connections again
+// after 50 ms to 1 s (shutdownSweepWait), closing those it finds idle.
 func (s *server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.stopping {
@@ -348,24 +355,46 @@ func (s *server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.closeListener()
-	ticker := time.NewTicker(10 * time.Millisecond)
-	defer ticker.Stop()
 	for {
-		if s.closeIdle() == 0 {
+		busy := s.closeIdle()
+		if busy == 0 {
 			return nil
 		}
+		wait := time.NewTimer(shutdownSweepWait(busy))
 		select {
 		case <-ctx.Done():
+			wait.Stop()
 			return ctx.Err()
-		case <-ticker.C:
+		case <-wait.C:
 		}
 	}
+}
+
+// Between two sweeps over the connections, Shutdown waits one millisecond
+// per busy connection, at least minSweepWait and at most maxSweepWait: the
+// timing of cloudwego/netpoll's server Close, which Kitex's and Hertz's
+// graceful stop were tuned against. A sweep closes every connection it finds
+// idle, so a connection that has just sent a response and whose client is
+// about to send the next request is cut if a sweep falls in that gap; fewer
+// sweeps give it the reference's chance to stay busy until it drains. With
+// a 10 ms period, callers that kept sending saw 7–14 cut connections per
+// Kitex graceful stop against 0–4 on the reference (issue #16).
+const (
+	minSweepWait = 50 * time.Millisecond
+	maxSweepWait = time.Second
+)
+
+// shutdownSweepWait is how long Shutdown waits before sweeping again when
+// busy connections remain.
+func shutdownSweepWait(busy int) time.Duration {
+	return min(max(time.Duration(busy)*time.Millisecond, minSweepWait), maxSweepWait)
 }
 
 // closeIdle closes every connection that is not handling input and reports
 // how many remain busy. A connection is claimed by moving pending from 0, so
 // the poller cannot start its handler after the check.
 func (s *server) closeIdle() int {
+	s.sweeps.Add(1)
 	s.mu.Lock()
 	conns := append([]*connection(nil), s.conns...)
 	s.mu.Unlock()

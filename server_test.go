@@ -225,7 +225,7 @@ func TestWriteTimeout(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	checkNoFDLeak(t)
 	ln := newLocalListener(t, "tcp")
-	startServer(t, ln, echoHandler, WithIdleTimeout(300*time.Millisecond))
+	startServer(t, ln, echoHandler, WithIdleCloseTimeout(300*time.Millisecond))
 	silent := dialStd(t, ln)
 	active := dialStd(t, ln)
 	start := time.Now()
@@ -620,4 +620,63 @@ func TestOnDisconnectAfterSlowOnConnect(t *testing.T) {
 	if v := recvTimeout(t, got, 5*time.Second, "OnDisconnect"); v != "from OnConnect" {
 		t.Fatalf("OnDisconnect saw context value %v; want the one OnConnect returned", v)
 	}
+}
+
+func TestShutdownSweepWait(t *testing.T) {
+	tests := []struct {
+		busy int
+		want time.Duration
+	}{
+		{1, 50 * time.Millisecond},
+		{49, 50 * time.Millisecond},
+		{300, 300 * time.Millisecond},
+		{1000, time.Second},
+		{100000, time.Second},
+	}
+	for _, tt := range tests {
+		if got := shutdownSweepWait(tt.busy); got != tt.want {
+			t.Errorf("shutdownSweepWait(%d) = %v; want %v", tt.busy, got, tt.want)
+		}
+	}
+}
+
+// TestShutdownSweepsGently: while a connection stays busy, Shutdown sweeps
+// no more often than every 50 ms, as the reference does, so a connection
+// between a response and its client's next request is seldom caught idle
+// (#16). Timers never fire early, so the bound holds on a slow machine too.
+func TestShutdownSweepsGently(t *testing.T) {
+	ln := newLocalListener(t, "tcp")
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	loop, err := NewEventLoop(func(ctx context.Context, c Connection) error {
+		entered <- struct{}{}
+		<-release
+		return c.Reader().Skip(c.Reader().Len())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = loop.Serve(ln) }()
+	c := dialStd(t, ln)
+	_, _ = c.Write([]byte("x"))
+	recvTimeout(t, entered, 5*time.Second, "handler start")
+	shut := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- loop.Shutdown(ctx)
+	}()
+	srv := loop.(*server)
+	waitFor(t, 5*time.Second, "two sweeps", func() bool { return srv.sweeps.Load() >= 2 })
+	time.Sleep(200 * time.Millisecond)
+	sweeps, elapsed := srv.sweeps.Load(), time.Since(start)
+	close(release)
+	if err := recvTimeout(t, shut, 5*time.Second, "Shutdown"); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if most := int64(elapsed/minSweepWait) + 1; sweeps > most {
+		t.Fatalf("%d sweeps in %v with one busy connection; want at most %d (one per %v)", sweeps, elapsed, most, minSweepWait)
+	}
+	t.Logf("%d sweeps in %v", sweeps, elapsed)
 }

@@ -2,8 +2,12 @@ package netpoll
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"errors"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -36,9 +40,9 @@ func TestTLSPlaintextAfterSessionTicket(t *testing.T) {
 			_, err = s.Write(payload)
 		}
 		if err == nil {
-			_, err = s.Read(make([]byte, 1)) // until the client is done
+			_, _ = s.Read(make([]byte, 1)) // until the client is done: it closes
 		}
-		served <- nil
+		served <- err
 	}()
 	config := pki.clientConfig()
 	config.ClientSessionCache = tls.NewLRUClientSessionCache(1)
@@ -64,5 +68,29 @@ func TestTLSPlaintextAfterSessionTicket(t *testing.T) {
 	_ = c.Close()
 	if err := <-served; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Over TLS, a framed message longer than the input limit must close the
+// connection, as it does on a plain one, rather than stall it: the framing
+// loop's input-limit check now sees the plaintext buffer of a TLS
+// connection (before #15 it only knew plain connections, and the message
+// waited for good while both the records and the plaintext sat at the
+// limit).
+func TestTLSFramingMessageOverInputLimit(t *testing.T) {
+	const limit = 16 << 10
+	pki := newTestPKI(t)
+	ln := newLocalTLSListener(t, "tcp", WithTLS(pki.serverConfig()))
+	startServer(t, ln, func(ctx context.Context, c Connection) error {
+		return WriteMessage(ctx, c, MessageFrom(ctx))
+	}, WithProtocol(LengthPrefixed(4, binary.BigEndian, 1<<20)), WithMaxInputBuffer(limit))
+	c := dialStdTLS(t, ln, pki.clientConfig())
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	msg := make([]byte, 4+100_000) // well within the protocol's maximum, beyond the input limit
+	binary.BigEndian.PutUint32(msg, 100_000)
+	go func() { _, _ = c.Write(msg) }()
+	_, err := c.Read(make([]byte, 1))
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read after a message larger than the input limit = %v; want the server to close the connection", err)
 	}
 }

@@ -484,7 +484,7 @@ func TestTLSTimeouts(t *testing.T) {
 	})
 	t.Run("idle timeout", func(t *testing.T) {
 		ln := newLocalTLSListener(t, "tcp", WithTLS(pki.serverConfig()))
-		startServer(t, ln, echoHandler, WithIdleTimeout(300*time.Millisecond))
+		startServer(t, ln, echoHandler, WithIdleCloseTimeout(300*time.Millisecond))
 		c := dialStdTLS(t, ln, pki.clientConfig())
 		echoRoundTrip(t, c, []byte("x"))
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -88,8 +88,12 @@ func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 		if !sess.serveWith(srv) {
 			return nil
 		}
+		// A session has no keepalive: both options mean its idle close.
 		if srv.opts.idleTimeout > 0 {
 			idle = srv.opts.idleTimeout
+		}
+		if srv.opts.idleClose > 0 {
+			idle = srv.opts.idleClose
 		}
 	}
 	s.mu.Lock()
@@ -103,10 +107,17 @@ func (s *udpSocket) openSession(peer netip.AddrPort) *udpSession {
 			return nil
 		}
 	}
-	if c.idleTimeout.Load() == 0 {
-		_ = c.SetIdleTimeout(idle)
+	if c.idleClose.Load() == 0 {
+		_ = c.setIdleClose(idle)
 	}
 	return sess
+}
+
+// SetIdleTimeout closes the session after timeout without a datagram either
+// way: a UDP session has no keepalive, and nothing else tells it that its
+// peer went away. Zero or less turns the idle close off.
+func (sess *udpSession) SetIdleTimeout(timeout time.Duration) error {
+	return sess.setIdleClose(timeout)
 }
 
 // serveWith sets the session up as the EventLoop's serveConn sets up an

@@ -3,7 +3,7 @@ module github.com/ccb70390/netpoll/bench
 go 1.26.0
 
 require (
-	github.com/ccb70390/netpoll v0.0.0
+	github.com/ccb70390/netpoll v0.1.0
 	github.com/cloudwego/netpoll v0.7.2
 	github.com/lesismal/nbio v1.6.8
 	github.com/panjf2000/gnet/v2 v2.9.7
@@ -25,5 +25,3 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 )
-
-replace github.com/ccb70390/netpoll => ../

@@ -13,10 +13,11 @@ import os
 import statistics
 import sys
 
-SERVERS = ["c", "ours", "ours-inline", "cloudwego", "gnet", "nbio", "gonet", "gain"]
+SERVERS = ["c", "ours", "ours-base", "ours-inline", "cloudwego", "gnet", "nbio", "gonet", "gain"]
 LABEL = {
     "c": "C epoll (floor)",
     "ours": "ours",
+    "ours-base": "ours at --baseline",
     "ours-inline": "ours-inline",
     "cloudwego": "cloudwego/netpoll",
     "gnet": "gnet/v2",
@@ -257,7 +258,7 @@ def sweep_tables(data, status, servers, rates, dropped):
 
 def sweep_targets(data, servers, rates):
     """Issue #19's targets at every fixed rate up to 75% of the slowest peer's peak."""
-    peers = [s for s in servers if s not in ("c", "ours", "ours-inline")]
+    peers = [s for s in servers if s not in ("c", "ours", "ours-base", "ours-inline")]
     peaks = {p: med(data, p, "closed-1000x64", "rps") for p in peers}
     peaks = {p: v for p, v in peaks.items() if v}
     if not peaks:

@@ -8,6 +8,7 @@
 #   bash bench/run.sh --reps 5 --servers "ours cloudwego c"
 #   bash bench/run.sh --workloads open:1000:64 --rate 55000   # tails at one load for all
 #   bash bench/run.sh --sweep --sweep-rates "10000 20000"     # a sweep at other rates
+#   bash bench/run.sh --baseline b9a13eb --servers "ours ours-base"   # this tree against a commit
 #
 # Each server runs pinned to CPU 0 with GOMAXPROCS=1, the load generator to
 # CPU 1. Every load is bounded in time and goes to 127.0.0.1 only. Servers are
@@ -42,6 +43,7 @@ fixed_rate=
 only_sweep=0
 only_rpc=0
 sweep_rates=""
+baseline=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -54,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--sweep) only_sweep=1 ;;
 	--rpc) only_rpc=1 ;;
 	--sweep-rates) sweep_rates=$2; shift ;;
+	--baseline) baseline=$2; shift ;;
 	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -114,8 +117,25 @@ say "building into bench/bin"
 gcc -O2 -Wall -o bin/loadgen c/loadgen.c
 gcc -O2 -Wall -o bin/c c/epoll_echo.c
 built=""
+# --baseline REV: the library as of commit REV, built from a scratch
+# worktree as the server "ours-base", so a change is measured against what
+# it replaces in one run.
+if [ -n "$baseline" ]; then
+	base_tree=$(mktemp -d)
+	git -C "$here" worktree add --detach "$base_tree" "$baseline" >"$out/build-ours-base.log" 2>&1
+	if (cd "$base_tree/bench" && go build -o "$here/bin/ours-base" ./servers/ours) >>"$out/build-ours-base.log" 2>&1; then
+		rm -f "$out/build-ours-base.log"
+		git -C "$here" rev-parse --short "$baseline" >"$out/baseline.txt"
+	fi
+	git -C "$here" worktree remove --force "$base_tree" >/dev/null 2>&1 || true
+	case " $servers " in *" ours-base "*) ;; *) servers="$servers ours-base" ;; esac
+fi
 for s in $servers; do
 	[ "$s" = c ] && { built="$built c"; continue; }
+	if [ "$s" = ours-base ]; then
+		[ -x bin/ours-base ] && [ -n "$baseline" ] && built="$built ours-base" || say "BUILD FAILED: ours-base (needs --baseline REV)"
+		continue
+	fi
 	# gain reaches syscall.anyToSockaddr through go:linkname, which the Go
 	# linker refuses since Go 1.23 unless told not to check (bench/README.md).
 	ldflags=()

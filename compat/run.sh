@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
 # compat/run.sh runs the netpoll-facing tests of the real consumers, Hertz and
-# Kitex, against this library (issue #4). Each consumer's module source is
-# copied from the module proxy, its go.mod gets
-#   replace github.com/cloudwego/netpoll => <a copy of this library renamed to that path>
-# and its own netpoll transport tests run; then a small Hertz server answers a
-# real HTTP client and a Kitex client makes echo RPCs, both over netpoll.
+# Kitex, against this library (issues #4, #16). Each consumer's module source
+# is copied from the module proxy and switched to this library with the
+# README's documented command (cmd/netpoll-switch, run from this checkout);
+# its own netpoll transport tests run; then a Hertz server answers a real HTTP
+# client and Kitex makes echo RPCs (plain and mux), switched the same way, and
+# the documented -revert is shown to bring cloudwego/netpoll back.
 #
 #   compat/run.sh               against this library (the working tree's files)
-#   compat/run.sh --reference   the same steps without the replace: cloudwego/netpoll itself
+#   compat/run.sh --reference   the same steps without the switch: cloudwego/netpoll itself
+#   compat/run.sh --quick       the switch proof CI runs: the two programs, the revert, ttstream
 #   compat/run.sh --keep        keep the scratch directory (printed at the end)
 #
-# Needs only the Go toolchain and the module proxy (curl is used when present).
+# Needs the Go toolchain and the module proxy (curl is used when present).
 # Prints one PASS/FAIL line per step and a summary; exits 1 if any step failed.
-# Environment: HERTZ_VERSION (default latest), KITEX_VERSION (default latest,
-# falling back to KITEX_FALLBACK when the proxy will not list versions),
-# TEST_TIMEOUT (per go test, default 10m), COMPAT_RACE=1 to add -race.
+# Environment: HERTZ_VERSION, KITEX_VERSION (default latest, falling back to
+# the *_FALLBACK version when the proxy will not list versions), TEST_TIMEOUT
+# (per go test, default 10m), COMPAT_RACE=1 to add -race.
 set -uo pipefail
 
 mode=ours
 keep=0
+quick=0
 for arg in "$@"; do
 	case $arg in
 	--reference) mode=reference ;;
 	--keep) keep=1 ;;
+	--quick) quick=1 ;;
 	-h | --help)
-		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -37,6 +41,7 @@ done
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 HERTZ_VERSION=${HERTZ_VERSION:-latest}
+HERTZ_FALLBACK=${HERTZ_FALLBACK:-v0.10.4}
 KITEX_VERSION=${KITEX_VERSION:-latest}
 KITEX_FALLBACK=${KITEX_FALLBACK:-v0.16.3}
 TEST_TIMEOUT=${TEST_TIMEOUT:-10m}
@@ -48,13 +53,6 @@ race=()
 # patterns, one per consumer.
 HERTZ_SKIP=''
 KITEX_SKIP=''
-
-# Tests that pin a behaviour this library changes on purpose, skipped in our
-# mode only (README.md, "Deliberate differences"): Kitex ttstream's
-# TestTransportClose and TestSendFailed expect a read at the peer's close to
-# fail with an error that does NOT match io.EOF, so that DecodeFrame turns it
-# into errIllegalFrame; API.md makes our ErrEOF match io.EOF under errors.Is.
-KITEX_OURS_SKIP='^(TestTransportClose|TestSendFailed)$'
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/netpoll-compat.XXXXXX")
 logs=$work/logs
@@ -87,7 +85,7 @@ step() {
 	log=$logs/$(echo "$name" | tr -c 'A-Za-z0-9._-' '_').log
 	local start=$SECONDS
 	if "$@" >"$log" 2>&1; then
-		echo "PASS $name ($((SECONDS - start))s)"
+		echo "PASS $name ($((SECONDS - start))s)$(test_counts "$log")"
 		passed=$((passed + 1))
 	else
 		echo "FAIL $name ($((SECONDS - start))s)"
@@ -95,6 +93,15 @@ step() {
 		failed=$((failed + 1))
 		failures+=("$name")
 	fi
+}
+
+# test_counts LOG summarises a go test -v log: packages ok, top-level tests
+# passed and skipped; nothing for a log of another kind.
+test_counts() {
+	local pkgs
+	pkgs=$(grep -c '^ok ' "$1")
+	[[ $pkgs -gt 0 ]] || return 0
+	echo ": $pkgs packages ok, $(grep -c '^--- PASS' "$1") tests passed, $(grep -c '^--- SKIP' "$1") skipped"
 }
 
 # source_of MODULE VERSION copies the module's source into $work/NAME,
@@ -108,60 +115,103 @@ source_of() {
 	sed -n 's/^[[:space:]]*"Version": "\(.*\)",$/\1/p' <<<"$info"
 }
 
-# renamed_copy puts this library's files (tracked and untracked, without the
-# separate modules and examples) in $work/netpoll under the reference's module
-# path, so a replace directive can stand it in for cloudwego/netpoll.
-renamed_copy() {
-	local dst=$work/netpoll
-	mkdir -p "$dst"
-	(cd "$root" && git ls-files --cached --others --exclude-standard) |
-		grep -Ev '^(bench|compat|conformance|examples)/' |
-		while IFS= read -r f; do
-			[[ -f $root/$f ]] || continue
-			mkdir -p "$dst/$(dirname "$f")"
-			cp "$root/$f" "$dst/$f"
-		done
-	sed -i 's#^module github.com/ccb70390/netpoll$#module github.com/cloudwego/netpoll#' "$dst/go.mod"
-	find "$dst" -name '*.go' -exec sed -i 's#github.com/ccb70390/netpoll#github.com/cloudwego/netpoll#g' {} +
-	(cd "$dst" && go build ./...)
+# switch_in DIR switches the module in DIR to this library with the command
+# the README documents for a checkout (issue #16): it writes
+# DIR/third_party/netpoll, adds the replace and runs go mod tidy.
+switch_in() {
+	(cd "$1" && go run -C "$root" ./cmd/netpoll-switch -project "$PWD")
 }
 
-# use_library DIR points the module in DIR at the library under test.
-use_library() {
-	[[ $mode == ours ]] || return 0
-	(cd "$1" && go mod edit -replace "github.com/cloudwego/netpoll=$work/netpoll")
+# revert_in DIR switches back with the README's revert command.
+revert_in() {
+	(cd "$1" && go run -C "$root" ./cmd/netpoll-switch -project "$PWD" -revert)
 }
 
-# go_line_kept DIR checks what resolving the consumer's dependencies with the
-# library in place does to its go.mod's go line. cloudwego/netpoll v0.7.2
-# says go 1.15; this library needs 1.25 (range over int, atomic Or,
-# WaitGroup.Go), so a consumer below that is raised to it, and no further:
-# a drop-in must not force its users past its own stated floor.
+# go_line DIR prints the go line of DIR's go.mod.
+go_line() {
+	(cd "$1" && go mod edit -json | sed -n 's/^[[:space:]]*"Go": "\(.*\)",$/\1/p')
+}
+
+# go_line_kept DIR BEFORE checks what resolving the consumer's dependencies
+# with the library in place did to its go.mod's go line (BEFORE is the line
+# before the switch). cloudwego/netpoll v0.7.2 says go 1.15; this library
+# needs 1.25 (range over int, atomic Or, WaitGroup.Go), so a consumer below
+# that is raised to it, and no further: a drop-in must not force its users
+# past its own stated floor.
 go_line_kept() {
-	local before after floor
-	before=$(cd "$1" && go mod edit -json | sed -n 's/^[[:space:]]*"Go": "\(.*\)",$/\1/p')
+	local before=$2 after floor
 	(cd "$1" && go list -deps ./... >/dev/null) || return 1
-	after=$(cd "$1" && go mod edit -json | sed -n 's/^[[:space:]]*"Go": "\(.*\)",$/\1/p')
+	after=$(go_line "$1")
 	# The library's own go line is its stated floor (README): a consumer's
 	# line may rise to it, never past it.
-	floor=$(cd "$here/.." && go mod edit -json | sed -n 's/^[[:space:]]*"Go": "\(.*\)",$/\1/p')
+	floor=$(go_line "$root")
 	echo "go line before: $before, after: $after, the library's floor: $floor"
 	[[ $before == "$after" ]] || [[ $(printf '%s\n%s\n' "$after" "$floor" | sort -V | tail -n 1) == "$floor" ]]
 }
 
-# app_module NAME REQUIREMENTS... makes a scratch module from compat/testdata/NAME.
+# uses_library DIR BIN WANT checks which netpoll the built program BIN has:
+# WANT=ours wants go version -m to show the replace by the switch's copy,
+# WANT=reference wants github.com/cloudwego/netpoll with no replace.
+uses_library() {
+	local info
+	info=$(go version -m "$2") || return 1
+	grep -A1 $'\tdep\tgithub.com/cloudwego/netpoll\t' <<<"$info"
+	if [[ $3 == ours ]]; then
+		grep -q $'^\t=>\t./third_party/netpoll\t' <<<"$info"
+	else
+		grep -q $'\tdep\tgithub.com/cloudwego/netpoll\t' <<<"$info" &&
+			! grep -q $'^\t=>\t./third_party/netpoll\t' <<<"$info" &&
+			! grep -q 'replace' "$1/go.mod" && [[ ! -e $1/third_party ]]
+	fi
+}
+
+# announced LOG WANT checks the program's log for the line this library
+# writes at its first EventLoop: present for ours, absent for the reference.
+announced() {
+	if [[ $2 == ours ]]; then
+		grep 'github.com/ccb70390/netpoll in use' "$1"
+	else
+		! grep 'github.com/ccb70390/netpoll in use' "$1"
+	fi
+}
+
+# app_module NAME REQUIREMENTS... makes a scratch module from
+# compat/testdata/NAME, a service as a user writes it against the framework;
+# in our mode it is switched with the documented command, then built.
 app_module() {
 	local name=$1
 	shift
 	local dir=$work/$name
 	mkdir -p "$dir"
 	cp "$here/testdata/$name/main.go" "$dir/"
-	(cd "$dir" && go mod init "compat.example/$name" && go get "$@") || return 1
-	use_library "$dir" && (cd "$dir" && go mod tidy && go build -o "$name" .)
+	(cd "$dir" && go mod init "compat.example/$name" && go get "$@" && go mod tidy) || return 1
+	if [[ $mode == ours ]]; then
+		switch_in "$dir" || return 1
+	fi
+	(cd "$dir" && go build -o "$name" .) && uses_library "$dir" "$dir/$name" "$mode"
+}
+
+# app_revert NAME switches the scratch module back with the documented
+# -revert and rebuilds it: it must be on cloudwego/netpoll again.
+app_revert() {
+	local dir=$work/$1
+	revert_in "$dir" && (cd "$dir" && go build -o "$1" .) && uses_library "$dir" "$dir/$1" reference
+}
+
+# kitex_echo WANT runs kitexecho (160 RPCs over netpoll, 160 over netpollmux)
+# and checks which library logged.
+kitex_echo() {
+	local out=$work/kitexecho/run.out
+	"$work/kitexecho/kitexecho" >"$out" 2>&1
+	local rc=$?
+	cat "$out"
+	[[ $rc == 0 ]] && grep -q '^ECHO OK$' "$out" && announced "$out" "$1"
 }
 
 # hertz_http runs hertzping and checks it with curl (or its own net/http
 # client when curl is missing): 10 GETs on one connection, a 1 MiB echo.
+# Which library it runs on is checked on the binary (uses_library): Hertz
+# sends netpoll's log to io.Discard, so the library's line never shows.
 hertz_http() {
 	local dir=$work/hertzping
 	if ! command -v curl >/dev/null; then
@@ -203,15 +253,6 @@ hertz_http() {
 	[[ $ok == 1 ]]
 }
 
-# skip_for_mode BOTH OURS joins the skip patterns that apply in this mode.
-skip_for_mode() {
-	if [[ $mode == ours && -n $2 ]]; then
-		echo "${1:+$1|}$2"
-	else
-		echo "$1"
-	fi
-}
-
 # gotest_in DIR SKIP PACKAGES... runs go test in DIR, skipping the tests that
 # match SKIP when it is not empty.
 gotest_in() {
@@ -219,57 +260,88 @@ gotest_in() {
 	shift 2
 	# -vet=off: vet judges the consumer's test code, and how strictly depends on
 	# the go line of its go.mod (see go_line_kept), not on netpoll.
-	(cd "$dir" && go test -vet=off ${race[@]+"${race[@]}"} -count=1 -timeout "$TEST_TIMEOUT" ${skip:+-skip "$skip"} "$@")
+	(cd "$dir" && go test -v -vet=off ${race[@]+"${race[@]}"} -count=1 -timeout "$TEST_TIMEOUT" ${skip:+-skip "$skip"} "$@")
 }
 
 echo "compat: mode=$mode library=$([[ $mode == ours ]] && echo "$root" || echo "github.com/cloudwego/netpoll (as required by each consumer)")"
 echo "compat: scratch=$work"
 
-if [[ $mode == ours ]]; then
-	step "netpoll: renamed copy builds as github.com/cloudwego/netpoll" renamed_copy
-fi
+# download_consumer NAME VERSION FALLBACK copies a consumer's source and
+# prints its version; the proxy refuses to list some modules' versions, so
+# "latest" falls back to a pinned one.
+download_consumer() {
+	local v
+	v=$(source_of "github.com/cloudwego/$1" "$2" 2>/dev/null)
+	if [[ -z $v && $2 == latest ]]; then
+		echo "compat: the proxy did not resolve $1@latest; using $3" >&2
+		v=$(source_of "github.com/cloudwego/$1" "$3")
+	fi
+	echo "$v"
+}
 
-hertz_version=$(source_of github.com/cloudwego/hertz "$HERTZ_VERSION")
+# consumer_switched NAME switches the consumer's source copy (ours mode) and
+# checks its go line.
+consumer_switched() {
+	local dir=$work/$1 before
+	before=$(go_line "$dir")
+	if [[ $mode == ours ]]; then
+		step "$1: switch to this library (documented command)" switch_in "$dir"
+	fi
+	step "$1: go line raised no further than the library's floor" go_line_kept "$dir" "$before"
+}
+
+hertz_version=$(download_consumer hertz "$HERTZ_VERSION" "$HERTZ_FALLBACK")
 if [[ -z $hertz_version ]]; then
 	step "hertz: download $HERTZ_VERSION" false
 else
 	echo "compat: hertz $hertz_version"
-	[[ $mode == ours ]] && step "hertz: replace cloudwego/netpoll with ours" use_library "$work/hertz"
-	step "hertz: go line raised no further than the library's floor" go_line_kept "$work/hertz"
-	# The packages that import netpoll directly (grep '"github.com/cloudwego/netpoll'):
-	# the transport, and HTTP/1 whose readers and writers wrap netpoll buffers.
-	step "hertz: go test ./pkg/network/netpoll/..." \
-		gotest_in "$work/hertz" "$HERTZ_SKIP" ./pkg/network/netpoll/...
-	step "hertz: go test ./pkg/protocol/http1/..." \
-		gotest_in "$work/hertz" "$HERTZ_SKIP" ./pkg/protocol/http1/... ./pkg/common/test/mock/...
-	step "hertz: build hertzping (server.Default, netpoll transport)" \
+	if [[ $quick == 0 ]]; then
+		consumer_switched hertz
+		# The packages that import netpoll directly (grep '"github.com/cloudwego/netpoll'):
+		# the transport, and HTTP/1 whose readers and writers wrap netpoll buffers.
+		step "hertz: go test ./pkg/network/netpoll/..." \
+			gotest_in "$work/hertz" "$HERTZ_SKIP" ./pkg/network/netpoll/...
+		step "hertz: go test ./pkg/protocol/http1/..." \
+			gotest_in "$work/hertz" "$HERTZ_SKIP" ./pkg/protocol/http1/... ./pkg/common/test/mock/...
+	fi
+	step "hertz: build hertzping (server.Default, netpoll transport)$([[ $mode == ours ]] && echo ', switched')" \
 		app_module hertzping "github.com/cloudwego/hertz@$hertz_version"
 	step "hertz: real HTTP client gets 200 pong and a 1 MiB echo" hertz_http
+	if [[ $mode == ours ]]; then
+		step "hertz: -revert puts hertzping back on cloudwego/netpoll" app_revert hertzping
+		step "hertz: after -revert, the same HTTP checks on cloudwego/netpoll" hertz_http
+	fi
 fi
 
-kitex_version=$(source_of github.com/cloudwego/kitex "$KITEX_VERSION" 2>/dev/null)
-if [[ -z $kitex_version && $KITEX_VERSION == latest ]]; then
-	echo "compat: the proxy did not resolve kitex@latest; using $KITEX_FALLBACK"
-	kitex_version=$(source_of github.com/cloudwego/kitex "$KITEX_FALLBACK")
-fi
+kitex_version=$(download_consumer kitex "$KITEX_VERSION" "$KITEX_FALLBACK")
 if [[ -z $kitex_version ]]; then
 	step "kitex: download $KITEX_VERSION" false
 else
 	echo "compat: kitex $kitex_version"
-	[[ $mode == ours ]] && step "kitex: replace cloudwego/netpoll with ours" use_library "$work/kitex"
-	step "kitex: go line raised no further than the library's floor" go_line_kept "$work/kitex"
+	consumer_switched kitex
 	# Every package that imports netpoll (grep '"github.com/cloudwego/netpoll')
 	# except ./client, whose tests only use a mock netpoll connection.
-	step "kitex: go test ./pkg/remote/trans/netpoll/... ./pkg/remote/trans/netpollmux/..." \
-		gotest_in "$work/kitex" "$KITEX_SKIP" ./pkg/remote/trans/netpoll/... ./pkg/remote/trans/netpollmux/...
-	step "kitex: go test ./pkg/remote/trans/nphttp2/..." \
-		gotest_in "$work/kitex" "$KITEX_SKIP" ./pkg/remote/trans/nphttp2/...
-	step "kitex: go test ./pkg/remote/trans/{ttstream,invoke,gonet}/... ./pkg/remote/codec/..." \
-		gotest_in "$work/kitex" "$(skip_for_mode "$KITEX_SKIP" "$KITEX_OURS_SKIP")" ./pkg/remote/trans/ttstream/... ./pkg/remote/trans/invoke/... \
-		./pkg/remote/trans/gonet/... ./pkg/remote/codec/...
-	step "kitex: build kitexecho (JSON generic client and server)" \
+	if [[ $quick == 0 ]]; then
+		step "kitex: go test ./pkg/remote/trans/netpoll/... ./pkg/remote/trans/netpollmux/..." \
+			gotest_in "$work/kitex" "$KITEX_SKIP" ./pkg/remote/trans/netpoll/... ./pkg/remote/trans/netpollmux/...
+		step "kitex: go test ./pkg/remote/trans/nphttp2/..." \
+			gotest_in "$work/kitex" "$KITEX_SKIP" ./pkg/remote/trans/nphttp2/...
+		step "kitex: go test ./pkg/remote/trans/{ttstream,invoke,gonet}/... ./pkg/remote/codec/..." \
+			gotest_in "$work/kitex" "$KITEX_SKIP" ./pkg/remote/trans/ttstream/... ./pkg/remote/trans/invoke/... \
+			./pkg/remote/trans/gonet/... ./pkg/remote/codec/...
+	else
+		# The streaming transport: its TestSendFailed and TestTransportClose
+		# tell a cut stream from a clean end by ErrEOF not matching io.EOF.
+		step "kitex: go test ./pkg/remote/trans/ttstream/..." \
+			gotest_in "$work/kitex" "$KITEX_SKIP" ./pkg/remote/trans/ttstream/...
+	fi
+	step "kitex: build kitexecho (JSON generic client and server)$([[ $mode == ours ]] && echo ', switched')" \
 		app_module kitexecho "github.com/cloudwego/kitex@$kitex_version"
-	step "kitex: 160 echo RPCs over netpoll" "$work/kitexecho/kitexecho"
+	step "kitex: 160 echo RPCs over netpoll, 160 over netpollmux" kitex_echo "$mode"
+	if [[ $mode == ours ]]; then
+		step "kitex: -revert puts kitexecho back on cloudwego/netpoll" app_revert kitexecho
+		step "kitex: after -revert, the same RPCs on cloudwego/netpoll" kitex_echo reference
+	fi
 fi
 
 echo

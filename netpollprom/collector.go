@@ -7,6 +7,17 @@
 // The metric names follow Prometheus conventions and match
 // netpoll.WriteMetricsText: netpoll_connections_active, and counters ending
 // in _total with units in their names (netpoll_read_bytes_total).
+//
+// The module is versioned with the library: the tag netpollprom/vX.Y.Z
+// requires github.com/ccb70390/netpoll vX.Y.Z. Depend on it by version,
+//
+//	go get github.com/ccb70390/netpoll/netpollprom@v0.1.0
+//
+// Inside the library's repository, go.work makes it use the tree it sits
+// in. A service switched with cmd/netpoll-switch runs the library as
+// github.com/cloudwego/netpoll, a module this package does not import, so
+// its counters are not the ones this collector reads; such a service can
+// serve github.com/cloudwego/netpoll's WriteMetricsText instead.
 package netpollprom
 
 import (

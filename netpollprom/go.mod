@@ -2,7 +2,7 @@ module github.com/ccb70390/netpoll/netpollprom
 
 go 1.25
 
-require github.com/ccb70390/netpoll v0.0.0
+require github.com/ccb70390/netpoll v0.1.0
 
 require (
 	github.com/kr/text v0.2.0 // indirect
@@ -20,5 +20,3 @@ require (
 	golang.org/x/sys v0.38.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace github.com/ccb70390/netpoll => ../

@@ -67,7 +67,7 @@ func run(ctx context.Context, cfg config, addr string, ready chan<- string) erro
 	loop, err := netpoll.NewEventLoop(echo,
 		netpoll.WithReadTimeout(cfg.readTimeout),
 		netpoll.WithWriteTimeout(cfg.writeTimeout),
-		netpoll.WithIdleTimeout(cfg.idleTimeout),
+		netpoll.WithIdleCloseTimeout(cfg.idleTimeout),
 	)
 	if err != nil {
 		_ = ln.Close()

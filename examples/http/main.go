@@ -66,7 +66,7 @@ func run(ctx context.Context, addr string, ready chan<- string) error {
 	s := &server{limits: defaultLimits}
 	loop, err := netpoll.NewEventLoop(s.onRequest,
 		netpoll.WithOnConnect(s.onConnect),
-		netpoll.WithIdleTimeout(idleTimeout),
+		netpoll.WithIdleCloseTimeout(idleTimeout),
 	)
 	if err != nil {
 		_ = ln.Close()

@@ -75,7 +75,7 @@ func run(ctx context.Context, addr string, config *tls.Config, handshakeTimeout,
 	}
 	loop, err := netpoll.NewEventLoop(echo,
 		netpoll.WithWriteTimeout(5*time.Second),
-		netpoll.WithIdleTimeout(idleTimeout),
+		netpoll.WithIdleCloseTimeout(idleTimeout),
 	)
 	if err != nil {
 		_ = ln.Close()

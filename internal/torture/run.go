@@ -134,7 +134,7 @@ func Run(cfg Config) (Result, error) {
 	s := &server{run: r}
 	loop, err := netpoll.NewEventLoop(s.onRequest,
 		netpoll.WithOnConnect(s.onConnect),
-		netpoll.WithIdleTimeout(cfg.IdleTimeout))
+		netpoll.WithIdleCloseTimeout(cfg.IdleTimeout))
 	if err != nil {
 		return Result{}, err
 	}

@@ -1,8 +1,11 @@
 // Command kitexecho makes Kitex RPCs over the netpoll transport without code
 // generation, for compat/run.sh: a JSON generic server whose IDL is a string
 // echoes each request, and a JSON generic client calls it with messages of
-// several sizes from several goroutines. It prints "ECHO OK" and exits 0 when
-// every reply matches.
+// several sizes from several goroutines, every reply compared byte for byte.
+// It does so twice: over the netpoll transport (a connection per call in
+// flight), then over the multiplexed one (server.WithMuxTransport and
+// client.WithMuxConnection, which share connections through netpoll's mux
+// package). It prints "ECHO OK" and exits 0 when every reply matched.
 package main
 
 import (
@@ -47,11 +50,20 @@ type message struct {
 }
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Println("ECHO FAIL:", err)
-		os.Exit(1)
+	for _, mux := range []bool{false, true} {
+		if err := run(mux); err != nil {
+			fmt.Printf("ECHO FAIL (%s): %v\n", transportName(mux), err)
+			os.Exit(1)
+		}
 	}
 	fmt.Println("ECHO OK")
+}
+
+func transportName(mux bool) string {
+	if mux {
+		return "netpollmux"
+	}
+	return "netpoll"
 }
 
 func newGeneric() (generic.Generic, error) {
@@ -62,7 +74,7 @@ func newGeneric() (generic.Generic, error) {
 	return generic.JSONThriftGeneric(p)
 }
 
-func run() error {
+func run(mux bool) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -71,7 +83,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	svr := genericserver.NewServer(&echoService{}, sg, server.WithListener(ln), server.WithExitWaitTime(100*time.Millisecond))
+	svrOpts := []server.Option{server.WithListener(ln), server.WithExitWaitTime(100 * time.Millisecond)}
+	cliOpts := []client.Option{client.WithHostPorts(ln.Addr().String())}
+	if mux {
+		svrOpts = append(svrOpts, server.WithMuxTransport())
+		cliOpts = append(cliOpts, client.WithMuxConnection(2))
+	}
+	svr := genericserver.NewServer(&echoService{}, sg, svrOpts...)
 	served := make(chan error, 1)
 	go func() { served <- svr.Run() }()
 	defer func() {
@@ -83,7 +101,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	cli, err := genericclient.NewClient("echo", cg, client.WithHostPorts(ln.Addr().String()))
+	cli, err := genericclient.NewClient("echo", cg, cliOpts...)
 	if err != nil {
 		return err
 	}
@@ -111,7 +129,7 @@ func run() error {
 	for err := range errs {
 		return err
 	}
-	fmt.Printf("%d echo calls over the netpoll transport matched\n", workers*callsPerWorker)
+	fmt.Printf("%d echo calls over the %s transport matched\n", workers*callsPerWorker, transportName(mux))
 	return nil
 }
 
