@@ -144,7 +144,7 @@ for lib in $libs; do
 		{
 			echo "$lib: $how"
 			go version -m "$dst/kitexserver" | grep -E 'dep\s+github.com/cloudwego/kitex\s' | sed 's/^/    /'
-			go version -m "$dst/kitexserver" | grep -A1 -E 'dep\s+github.com/cloudwego/netpoll\s' | grep -v localsession | sed 's/^/    /'
+			go version -m "$dst/kitexserver" | grep -E 'dep\s+github.com/cloudwego/netpoll\s|=>' | sed 's/^/    /'
 			go version -m "$dst/hertzserver" | grep -E 'dep\s+github.com/cloudwego/hertz\s' | sed 's/^/    /'
 		} >>"$out/rpc-env.txt"
 		say "built $lib: $how"
