@@ -45,7 +45,7 @@ while [ $# -gt 0 ]; do
 	--frameworks) frameworks=$2; shift ;;
 	--hertz-conns) hertz_conns=$2; shift ;;
 	--retries) retries=$2; shift ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
 	*) echo "rpc/run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
