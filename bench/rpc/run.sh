@@ -13,7 +13,7 @@
 #   replace github.com/cloudwego/netpoll => <this library, renamed>
 # The renamed copy is written by cmd/netpoll-switch when the tree has it, else
 # by the sed recipe of compat/run.sh, in a temporary directory that is removed
-# on exit. Servers run as GOMAXPROCS=1 taskset -c 0, clients (kitexclient, wrk)
+# on exit. Servers run as GOMAXPROCS=1 taskset -c 0, clients (kitexclient, hertzclient, wrk)
 # on CPU 1; all traffic is to 127.0.0.1; every load is bounded in time.
 set -euo pipefail
 
@@ -156,7 +156,8 @@ for lib in $libs; do
 		say "BUILD FAILED: $lib (see $log)"
 	fi
 done
-echo "library: $(git -C "$root" log -1 --format='%h %s' 2>/dev/null || echo 'no commit')" >>"$out/rpc-env.txt"
+echo "library: $(git -C "$root" log -1 --format='%h %s' 2>/dev/null || echo 'no commit')" \
+	"($(git -C "$root" status --porcelain -- . ':!bench' 2>/dev/null | wc -l) uncommitted paths outside bench/)" >>"$out/rpc-env.txt"
 echo "mode: $([ "$quick" = 1 ] && echo quick || echo full), reps=$reps, warmup=${warm}s, duration=${dur}s, kitex callers: $callers, hertz connections: $hertz_conns, fixed rates: $rates at $rate_callers callers (Kitex) or connections (Hertz), mux connections: $muxconns" >>"$out/rpc-env.txt"
 
 port=$((30000 + RANDOM % 10000))
