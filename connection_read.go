@@ -112,13 +112,18 @@ func (c *connection) ReadByte() (b byte, err error) {
 
 // Slice returns the next n bytes as an independent zero-copy Reader,
 // blocking like Next. It stays valid after this connection's Release and
-// after its close: it holds its own count on the memory it shares.
+// after its close: it holds its own count on the memory it shares. As the
+// reference's, it releases the input read so far (a reader that only
+// slices, as Kitex's multiplexed server does, never calls Release), so
+// slices from Next, Peek and Until become invalid.
 func (c *connection) Slice(n int) (r Reader, err error) {
 	if err = c.beginRead(n); err != nil {
 		return nil, err
 	}
 	defer c.unlockReader()
-	return c.inputBuffer.Slice(n)
+	r, err = c.inputBuffer.Slice(n)
+	c.afterRelease()
+	return r, err
 }
 
 // Until returns the input up to and including the first delim, blocking
@@ -150,13 +155,20 @@ func (c *connection) Release() (err error) {
 	}
 	defer c.unlockReader()
 	err = c.inputBuffer.Release()
+	c.afterRelease()
+	return err
+}
+
+// afterRelease notes that the reader released its input: nothing is lent
+// any more, and a paused socket may read again (or, under a layer, the
+// layer moves on).
+func (c *connection) afterRelease() {
 	c.inputLent = false
 	if c.layer != nil {
 		c.layer.released()
 	} else {
 		c.resumeInputIfDrained()
 	}
-	return err
 }
 
 // Len returns the number of input bytes buffered and not yet read.
@@ -197,12 +209,7 @@ func (c *connection) Read(p []byte) (n int, err error) {
 	c.inputBuffer.consume(n)
 	c.inputBuffer.readInto(p[:n])
 	err = c.inputBuffer.Release()
-	c.inputLent = false
-	if c.layer != nil {
-		c.layer.released()
-	} else {
-		c.resumeInputIfDrained()
-	}
+	c.afterRelease()
 	return n, err
 }
 

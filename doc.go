@@ -84,7 +84,8 @@
 //     [Reader.ReadString]) what must outlive it.
 //   - [Reader.Slice] returns an independent Reader sharing the memory; it
 //     lives on after the origin's Release and frees its memory with its own
-//     Release.
+//     Release. As in the reference, Slice also releases the origin, so
+//     earlier Next, Peek and Until slices become invalid.
 //   - [Writer.WriteBinary] and [Writer.WriteString] of
 //     [BinaryInplaceThreshold] (4 KiB) bytes or more reference the caller's
 //     memory until Flush: do not change it, or release the input it points

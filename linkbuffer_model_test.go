@@ -332,9 +332,10 @@ func (m *model) step() {
 				m.fail("after Release with nothing to read and the writer idle, the buffer holds %s; want no node", held)
 			}
 		}
-	case 16: // Slice
+	case 16: // Slice: it releases the buffer too, as the reference's does
 		n := m.readSize()
 		m.log = append(m.log, fmt.Sprintf("Slice(%d)", n))
+		m.checkViews()
 		r, err := b.Slice(n)
 		if n > len(m.readable) {
 			m.expectRead("Slice", n, nil, err, false)
@@ -343,6 +344,7 @@ func (m *model) step() {
 		if err != nil {
 			m.fail("Slice(%d) = %v", n, err)
 		}
+		m.views = m.views[:0]
 		m.slices = append(m.slices, &slicedReader{buf: r.(*LinkBuffer), want: bytes.Clone(m.readable[:n])})
 		m.readable = m.readable[n:]
 	case 17: // play on a slice: read, release or close it

@@ -149,8 +149,9 @@ func (b *UnsafeLinkBuffer) ReadByte() (byte, error) {
 // Slice returns the next n bytes as a new LinkBuffer, sharing the memory
 // without copying, and advances past them. The slice is independent: it
 // stays valid after this buffer's Release or Close, and its memory returns
-// to the pool when both sides released it. Unlike Next, it does not
-// invalidate earlier slices. Reader side.
+// to the pool when both sides released it. Like the reference's, it then
+// releases this buffer (see Release): slices that Next, Peek and Until
+// returned before it become invalid. Reader side.
 func (b *UnsafeLinkBuffer) Slice(n int) (Reader, error) {
 	if err := b.checkRead(n); err != nil {
 		return nil, err
@@ -186,7 +187,10 @@ func (b *UnsafeLinkBuffer) Slice(n int) (Reader, error) {
 	s.head, s.read = first, first
 	s.tails[0] = last
 	s.state.Store(int64(n) << stateLengthShift)
-	return s, nil
+	// As the reference's: Slice releases what was read, so a reader that
+	// only ever slices (Kitex's multiplexed server) frees its input as it
+	// goes. The slice holds its own counts on the memory it shares.
+	return s, b.Release()
 }
 
 // consume takes n bytes off the published count once they were read.

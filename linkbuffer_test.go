@@ -969,3 +969,37 @@ func TestLinkBufferConcurrent(t *testing.T) {
 		t.Fatalf("writer: %v", err)
 	}
 }
+
+// TestLinkBufferSliceReleases pins the reference's rule that Slice releases
+// the buffer: a reader that only slices (Kitex's multiplexed server never
+// calls Release on its connection) must not keep every node it read. Before
+// the rule, the chain grew by a node per message for the connection's life.
+func TestLinkBufferSliceReleases(t *testing.T) {
+	b := NewLinkBuffer()
+	msg := bytes.Repeat([]byte{'m'}, 3000) // most messages span two 4 KiB nodes
+	for i := range 1000 {
+		if _, err := b.WriteBinary(msg); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := b.Slice(len(msg))
+		if err != nil {
+			t.Fatalf("message %d: Slice = %v", i, err)
+		}
+		if got, _ := s.Next(len(msg)); !bytes.Equal(got, msg) {
+			t.Fatalf("message %d: the slice reads %q...", i, got[:8])
+		}
+		if err := s.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chain := 0
+	for n := b.head; n != nil; n = n.next {
+		chain++
+	}
+	if chain > 2 {
+		t.Fatalf("after 1,000 messages read only by Slice, the buffer's chain holds %d nodes; want at most 2", chain)
+	}
+}

@@ -37,7 +37,9 @@ type Reader interface {
 
 	// Slice returns the next n bytes as an independent Reader that shares the
 	// memory without copying, and advances past them. The returned Reader
-	// stays valid after this Reader's Release; release it on its own.
+	// stays valid after this Reader's Release; release it on its own. As in
+	// the reference, Slice also releases this Reader (see Release): slices
+	// from Next, Peek and Until taken before it become invalid.
 	Slice(n int) (r Reader, err error)
 
 	// Release frees the memory of everything read so far. Every slice that

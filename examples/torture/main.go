@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command torture runs the lifecycle torture of issue #15 for as long as
 // you like: a netpoll server and many package net clients in one process,
 // every byte carrying its connection's canary, while handlers hold Next and

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package torture drives a netpoll server through the moments where a
 // connection's memory changes hands (idle timeouts, deadline failures, peer
 // resets, closes from other goroutines) while its handler holds slices from
