@@ -101,6 +101,20 @@ func (p *Poller) wait(msec int) (int, error) {
 	if msec == 0 {
 		return sys.EpollWait(p.epfd, p.events, 0)
 	}
+	// Linger: wait in epoll_wait itself for a moment before parking on
+	// the runtime's poller. At light load the next event usually comes
+	// within it, and is then taken without the park, the runtime's own
+	// epoll wait and the thread wake-ups around them (issue #19: at 10k
+	// req/s over 1,000 connections, 2.8 context switches and 58 us of CPU
+	// per request, against 1.0 and 33 with the linger). The wait is a
+	// blocking system call, so the runtime hands the P on (sysmon retakes
+	// it) if other goroutines need it meanwhile; it is bounded, so a
+	// goroutine woken by a timer waits at most that long on one P.
+	if linger := idleLinger; msec < 0 || msec > linger {
+		if n, err := sys.EpollWait(p.epfd, p.events, linger); n > 0 || err != nil {
+			return n, err
+		}
+	}
 	deadline := time.Time{}
 	if msec > 0 {
 		deadline = time.Now().Add(time.Duration(msec) * time.Millisecond)
@@ -196,3 +210,7 @@ func (p *Poller) disarm(op *FDOperator, _ interest) error {
 func (p *Poller) release() error {
 	return errors.Join(sys.Close(p.wakefd), p.epollFile.Close())
 }
+
+// idleLinger is how long, in milliseconds, an idle poller waits in
+// epoll_wait itself before it parks on the runtime's poller; see wait.
+const idleLinger = 1
