@@ -37,7 +37,7 @@ type Feature struct {
 type Config struct {
 	PollerNum    int                                 // number of pollers; default max(1, GOMAXPROCS/20)
 	BufferSize   int                                 // first read size of a new connection; default 8 KiB
-	Runner       func(ctx context.Context, f func()) // runs OnConnect/OnRequest; default a pool of reused goroutines
+	Runner       func(ctx context.Context, f func()) // runs OnConnect/OnRequest; default a pool of reused goroutines (see SetRunner: inline is not cheaper)
 	LoggerOutput io.Writer                           // where the library logs, as text; default slog.Default()
 	LoadBalance  LoadBalance                         // how connections are spread over pollers
 	Feature                                          // features that are off by default

@@ -66,7 +66,8 @@
 //     OnRequest never runs twice at once for one connection, and runs again
 //     while unread input remains. [Config].Runner (or [SetRunner]) replaces
 //     the pool; a runner that calls f() directly runs handlers on the poller
-//     goroutine, which is fastest but then a handler must never block.
+//     goroutine; then a handler must never block, and it is not cheaper
+//     than the pool (see [SetRunner]).
 //   - Your goroutines. Flush writes from the goroutine that calls it; only
 //     when the socket is full does a poller watch for writability and wake
 //     the flusher. A read on a dialed connection (Next, Peek, Read) blocks the

@@ -65,9 +65,15 @@ func runTask(ctx context.Context, f func()) {
 }
 
 // SetRunner replaces the function that runs OnConnect and OnRequest. A
-// runner that calls f() directly runs handlers on the poller goroutine: the
-// fastest mode, for handlers that never block (they must not wait for more
-// input or for a full socket to drain, or the poller stalls).
+// runner that calls f() directly runs handlers on the poller goroutine,
+// for handlers that never block (they must not wait for more input or for
+// a full socket to drain, or the poller stalls). It is not the cheaper
+// mode: the poller then reads, handles and writes one connection at a time
+// instead of reading a batch and handing it to the pool at once, and in
+// bench/ (results/2026-11-26T124812Z) it cost 11–21% more CPU per request
+// than the default pool at 100 and 1,000 connections, with a p99 at half
+// load 4.6 times the pool's. Use it only where running on the poller is
+// itself the point, not for speed.
 //
 // Deprecated: use [Configure] with Config.Runner.
 func SetRunner(f func(ctx context.Context, f func())) {
