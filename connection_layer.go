@@ -41,9 +41,6 @@ type layer interface {
 	// write sends p at once, without queueing it: the net.Conn Write. The
 	// caller holds the writer side and has sent the queued output first.
 	write(p []byte) (int, error)
-	// handshake completes what must precede the first byte of user data
-	// (TLS: the handshake); a no-op elsewhere.
-	handshake() error
 }
 
 // inputEnded reports whether no more input will reach the user's buffer.

@@ -287,9 +287,6 @@ func (sess *udpSession) ended() bool { return false }
 // endError is the error of a read on a closed session.
 func (sess *udpSession) endError() error { return Exception(ErrConnClosed, "") }
 
-// handshake does nothing: datagrams need no set-up.
-func (sess *udpSession) handshake() error { return nil }
-
 // send sends the flushed output as one datagram and releases it, sent or
 // not: a datagram is never sent in part. Flush blocks only while the
 // socket's send buffer is full, until the write timeout or deadline
