@@ -231,9 +231,11 @@ func TestPeerClose(t *testing.T) {
 			return nil
 		}
 		op.OnHup = func(Poll) error {
-			// An owner that reads for itself detaches when it is done.
+			// An owner that reads for itself detaches when it is done; the
+			// test looks only once the detach is over.
+			err := op.Control(PollDetach)
 			signal(hup, struct{}{})
-			return op.Control(PollDetach)
+			return err
 		}
 	})
 	sys.Shutdown(b, unix.SHUT_WR)
