@@ -40,6 +40,7 @@ type Config struct {
 	Runner       func(ctx context.Context, f func()) // runs OnConnect/OnRequest; default a pool of reused goroutines (see SetRunner: inline is not cheaper)
 	LoggerOutput io.Writer                           // where the library logs, as text; default slog.Default()
 	LoadBalance  LoadBalance                         // how connections are spread over pollers
+	Engine       Engine                              // EngineEpoll or EngineIOURing for pollers started later; zero keeps NETPOLL_ENGINE's choice, else epoll
 	Feature                                          // features that are off by default
 }
 
@@ -59,6 +60,12 @@ func init() { readBufferSize.Store(defaultBufferSize) }
 func Configure(config Config) error {
 	if config.PollerNum < 0 || config.BufferSize < 0 {
 		return errors.New("netpoll: negative PollerNum or BufferSize in Config")
+	}
+	if config.Engine != 0 {
+		// Before SetNumLoops, which may start pollers.
+		if err := setEngine(config.Engine); err != nil {
+			return err
+		}
 	}
 	if config.PollerNum > 0 {
 		if err := SetNumLoops(config.PollerNum); err != nil {

@@ -38,6 +38,9 @@ type Metrics struct {
 	BufferBytesInUse int64 // pooled buffer memory held by buffers; 0 until EnableBufferMetrics
 
 	TLS TLSMetrics // the TLS handshake and record counters, as ReadTLSMetrics
+
+	Engine         string // what the pollers run on: "epoll", "kqueue" or "io_uring" (see EngineIOURing)
+	EngineFallback bool   // io_uring was asked for and refused, so the readiness engine serves
 }
 
 // counters are one poller's share of Metrics. The poller goroutine writes
@@ -134,6 +137,7 @@ func ReadMetrics() Metrics {
 	pollerStates.Unlock()
 	m.BufferBytesInUse = bufpool.Held()
 	m.TLS = ReadTLSMetrics()
+	m.Engine, m.EngineFallback = engineInUse()
 	return m
 }
 
@@ -166,6 +170,16 @@ var metricFamilies = []struct {
 	{"netpoll_tls_handshake_errors_total", "counter", "TLS handshakes that failed, timeouts included.", func(m *Metrics) float64 { return float64(m.TLS.HandshakeErrors) }},
 	{"netpoll_tls_handshake_timeouts_total", "counter", "TLS handshakes that ran past their timeout.", func(m *Metrics) float64 { return float64(m.TLS.HandshakeTimeouts) }},
 	{"netpoll_tls_record_errors_total", "counter", "TLS sessions closed by a bad record or an alert.", func(m *Metrics) float64 { return float64(m.TLS.RecordErrors) }},
+	{"netpoll_engine_io_uring", "gauge", "1 if the pollers run on io_uring, 0 on epoll or kqueue.", func(m *Metrics) float64 { return boolValue(m.Engine == "io_uring") }},
+	{"netpoll_engine_fallback", "gauge", "1 if io_uring was asked for and refused, so epoll serves.", func(m *Metrics) float64 { return boolValue(m.EngineFallback) }},
+}
+
+// boolValue is 1 for true, as Prometheus writes a flag.
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // WriteMetricsText writes the current metrics in the Prometheus text

@@ -26,6 +26,9 @@ const wakeIndex = -1
 // hupEvents are the epoll bits that mean the connection is going away.
 const hupEvents = unix.EPOLLHUP | unix.EPOLLERR | unix.EPOLLRDHUP
 
+// readinessName is what EngineReadiness is called here.
+const readinessName = "epoll"
+
 // errAgain is the "not ready" errno; package sys returns it bare.
 var errAgain error = unix.EAGAIN
 
@@ -43,7 +46,12 @@ var wakeValue = [8]byte{1}
 // handlers and the clients of an in-process test alike, would wait that long.
 // Measured: the 1-connection echo round trip at GOMAXPROCS=1 fell from about
 // 100 µs to BenchmarkEcho's figure in the commit that made this change.
+//
+// With EngineIOURing, ring is set and every method below hands over to
+// uring_linux.go; the epoll fields stay unused. One predictable branch per
+// call keeps the two engines behind one Poller type.
 type backend struct {
+	ring *ring // nil on the epoll engine
 	// Set by open; closed by release.
 	epfd, wakefd int
 	epollFile    *os.File        // owns epfd once open succeeds
@@ -98,6 +106,9 @@ func (p *Poller) open() error {
 // wait returns the ready events. With msec 0 it only looks; otherwise it
 // parks until events arrive or msec passes (msec < 0: no limit).
 func (p *Poller) wait(msec int) (int, error) {
+	if p.ring != nil {
+		return p.ringWait(msec)
+	}
 	if msec == 0 {
 		return sys.EpollWait(p.epfd, p.events, 0)
 	}
@@ -138,6 +149,10 @@ func (p *Poller) wait(msec int) (int, error) {
 // generation is not the operator's current one belongs to a registration that
 // was detached or freed after the kernel queued it, and is dropped.
 func (p *Poller) dispatch(n int) {
+	if p.ring != nil {
+		p.ringDispatch(n)
+		return
+	}
 	for i := range p.events[:n] {
 		ev := &p.events[i]
 		if ev.Fd == wakeIndex {
@@ -167,6 +182,9 @@ func (p *Poller) drainWake() {
 // notify adds to the eventfd counter. EAGAIN means the counter is full, so a
 // wake-up is pending anyway.
 func (p *Poller) notify() error {
+	if p.ring != nil {
+		return p.ring.notify()
+	}
 	if _, err := sys.Write(p.wakefd, wakeValue[:]); err != nil && err != unix.EAGAIN {
 		return err
 	}
@@ -189,6 +207,9 @@ func epollEvents(in interest) uint32 {
 }
 
 func (p *Poller) arm(op *FDOperator, gen uint32, _, next interest, registered bool) error {
+	if p.ring != nil {
+		return p.ring.arm(op, next)
+	}
 	ctl := unix.EPOLL_CTL_ADD
 	if registered {
 		ctl = unix.EPOLL_CTL_MOD
@@ -200,6 +221,9 @@ func (p *Poller) arm(op *FDOperator, gen uint32, _, next interest, registered bo
 // disarm deletes op's registration. ENOENT and EBADF mean the kernel already
 // dropped it because the fd was closed.
 func (p *Poller) disarm(op *FDOperator, _ interest) error {
+	if p.ring != nil {
+		return p.ring.disarm(op)
+	}
 	err := sys.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, op.FD, nil)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EBADF) {
 		return nil
@@ -208,6 +232,9 @@ func (p *Poller) disarm(op *FDOperator, _ interest) error {
 }
 
 func (p *Poller) release() error {
+	if p.ring != nil {
+		return p.ring.close()
+	}
 	return errors.Join(sys.Close(p.wakefd), p.epollFile.Close())
 }
 

@@ -14,6 +14,9 @@ import (
 // given in epoll_linux.go.
 const maxEvents = 128
 
+// readinessName is what EngineReadiness is called here.
+const readinessName = "kqueue"
+
 // errAgain is the "not ready" errno; package sys returns it bare.
 var errAgain error = unix.EAGAIN
 

@@ -109,6 +109,15 @@ func (m *Manager) NumLoops() int {
 	return defaultNumLoops()
 }
 
+// Engine returns the engine of the running pollers, or, before they start,
+// the one SetEngine asked for.
+func (m *Manager) Engine() Engine {
+	if cur := m.cur.Load(); cur != nil && len(cur.all) > 0 {
+		return cur.all[0].Engine()
+	}
+	return RequestedEngine()
+}
+
 // SetLoadBalance sets the policy of Pick and PickFor.
 func (m *Manager) SetLoadBalance(lb LoadBalance) error {
 	switch lb {

@@ -65,6 +65,7 @@ type FDOperator struct {
 	// Guarded by mu.
 	interest   interest
 	registered bool
+	uring      uringOp // the io_uring engine's view of the registration
 }
 
 // Owner receives an operator's events in place of its OnRead, OnWrite and

@@ -114,6 +114,8 @@ type ticker struct {
 type Poller struct {
 	backend
 	ops operatorTable
+	// engine is the kernel interface backend uses; set once by New.
+	engine Engine
 
 	// Owned by the poller goroutine.
 	vs         [][]byte
@@ -154,13 +156,14 @@ func (p *Poller) Local(newLocal func() any) any {
 	return p.local
 }
 
-// New creates a poller. Run it with Wait on a goroutine of its own.
+// New creates a poller on the engine SetEngine asked for (see openEngine).
+// Run it with Wait on a goroutine of its own.
 func New() (*Poller, error) {
 	p := &Poller{
 		vs:   make([][]byte, scratchLen),
 		iovs: make([]sys.Iovec, scratchLen),
 	}
-	if err := p.open(); err != nil {
+	if err := p.openEngine(); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -11,6 +11,9 @@ import (
 // errUnsupported is what New returns here; it matches errors.ErrUnsupported.
 var errUnsupported = fmt.Errorf("netpoll: poller on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 
+// readinessName is what EngineReadiness is called here: there is none.
+const readinessName = "none"
+
 // errAgain is never returned on this platform.
 var errAgain = errors.New("netpoll: not ready")
 

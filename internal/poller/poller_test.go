@@ -4,6 +4,7 @@ package poller
 
 import (
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -14,6 +15,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The root package reads NETPOLL_ENGINE for programs; these tests read it
+	// themselves, so CI's io_uring run covers this package too.
+	if os.Getenv("NETPOLL_ENGINE") == "io_uring" {
+		SetEngine(EngineIOURing)
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -57,6 +63,14 @@ func register(t testing.TB, p *Poller, fd int, event PollEvent, setup func(op *F
 	if err := op.Control(event); err != nil {
 		t.Fatalf("Control(%d) = %v", event, err)
 	}
+	// Detach before the sockets close (cleanups run last first), as the
+	// contract asks: an io_uring poll holds the file, so closing the fd
+	// alone would leave it armed. A test that frees op detaches it itself.
+	t.Cleanup(func() {
+		if op.gen.Load()&1 == 0 {
+			_ = op.Control(PollDetach)
+		}
+	})
 	return op
 }
 

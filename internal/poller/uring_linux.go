@@ -1,0 +1,402 @@
+package poller
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ccb70390/netpoll/internal/sys"
+)
+
+// The io_uring engine (EngineIOURing). The Poller type, its loop and the
+// operators' callbacks are the epoll engine's; only the kernel interface
+// differs:
+//
+//   - Readiness is a one-shot IORING_OP_POLL_ADD per registration, armed
+//     again after each callback. A poll armed on a socket that is still
+//     ready completes at once, so the registration behaves level-triggered,
+//     like epoll's: a handler that stops early loses nothing, and every
+//     OnRead/OnWrite/Inputs path works unchanged. (A multishot poll would
+//     be edge-triggered, and lose a partly drained socket.)
+//   - An interest change or a detach removes the armed poll
+//     (IORING_OP_POLL_REMOVE) and arms a new one. Every arm takes a new
+//     sequence number, carried in the completion's user_data, so a
+//     completion of a poll that was replaced, removed or belongs to a freed
+//     operator is dropped, the way a stale generation is under epoll.
+//   - The submission queue is shared: Control submits from any goroutine,
+//     the poller queues its re-arms and submits them once per loop. sqMu
+//     guards it. The completion queue is the poller goroutine's alone.
+//   - An idle poller does not block a thread: an eventfd registered with the
+//     ring (IORING_REGISTER_EVENTFD) is signalled on each completion while
+//     the poller sleeps, and the poller parks on it through the Go runtime's
+//     poller, as the epoll engine parks on its epoll fd. While busy the
+//     signal is turned off (IORING_CQ_EVENTFD_DISABLED), so a busy ring
+//     costs no eventfd writes. Trigger submits a NOP, whose completion wakes
+//     both a lingering io_uring_enter and a parked poller.
+//
+// The fd of an armed poll: the kernel resolves it when the SQE is
+// submitted and then holds the file, not the number. A poll queued by the
+// poller is submitted before its fd can be closed, because the owner
+// detaches before closing and disarm submits the queue, with the removal
+// after it, before it returns (Control holds op.mu throughout).
+//
+// Kernel floor: 5.18 (IORING_SETUP_SUBMIT_ALL; the rest is older: the
+// probe 5.6, IORING_CQ_EVENTFD_DISABLED 5.8, the wait timeout
+// IORING_FEAT_EXT_ARG 5.11). An older kernel refuses the setup and the
+// poller falls back to epoll (openEngine).
+
+// Ring sizes. Submissions come in small batches (the re-arms of one
+// dispatch, at most maxEvents); completions may pile up while the poller
+// runs callbacks, and the kernel keeps what overflows (IORING_FEAT_NODROP).
+const (
+	ringSQEntries = 256
+	ringCQEntries = 4096
+)
+
+// The user_data of an SQE, returned in its completion:
+//
+//	bits 56–63  kind (ringWake, ringPoll, ringRemove)
+//	bits 32–55  the operator's index in the table
+//	bits  0–31  the operator's arm sequence (uringOp.seq)
+const (
+	ringWake   uint64 = 1
+	ringPoll   uint64 = 2
+	ringRemove uint64 = 3
+
+	ringIndexMask = 1<<24 - 1
+)
+
+// userData packs the fields of a user_data.
+func userData(kind uint64, index int32, seq uint32) uint64 {
+	return kind<<56 | (uint64(index)&ringIndexMask)<<32 | uint64(seq)
+}
+
+// uringOp is the io_uring state of an operator. Guarded by FDOperator.mu.
+type uringOp struct {
+	seq     uint32 // the sequence of the last arm; a completion with another is stale
+	polling bool   // a poll with seq is armed or queued
+}
+
+// errRingFull is returned when the submission queue stays full after a submit.
+var errRingFull = errors.New("netpoll: io_uring submission queue full")
+
+// ring is the io_uring state of a Poller (backend.ring).
+type ring struct {
+	*sys.Ring
+	// Set by openRing; closed by close.
+	eventfd   int
+	eventFile *os.File        // owns eventfd
+	eventRaw  syscall.RawConn // parks the idle poller on the runtime's poller
+	waitReady func(uintptr) bool
+
+	// sqMu guards the submission queue. Lock order: FDOperator.mu, then sqMu.
+	sqMu sync.Mutex
+	// Guarded by sqMu.
+	sqTail uint32 // entries written; published to the kernel by submitLocked
+
+	// Owned by the poller goroutine.
+	cqes     []sys.UringCQE // the completions of the last wait
+	eventBuf [8]byte
+}
+
+// openRing sets up an io_uring poller. An error means the kernel refused a
+// part of it; openEngine then falls back to epoll.
+func (p *Poller) openRing() error {
+	rg, err := sys.UringSetup(ringSQEntries, ringCQEntries, sys.UringSetupSubmitAll)
+	if err != nil {
+		return err
+	}
+	r := &ring{Ring: rg, eventfd: -1}
+	if err := r.setup(); err != nil {
+		r.close()
+		return err
+	}
+	p.ring = r
+	return nil
+}
+
+// setup checks the features the engine needs and registers the eventfd.
+func (r *ring) setup() error {
+	if r.Features&sys.UringFeatExtArg == 0 {
+		return os.NewSyscallError("io_uring_setup: IORING_FEAT_EXT_ARG", unix.ENOTSUP)
+	}
+	if err := r.Supports(sys.UringOpNop, sys.UringOpPollAdd, sys.UringOpPollRemove); err != nil {
+		return err
+	}
+	fd, err := sys.Eventfd()
+	if err != nil {
+		return err
+	}
+	r.eventfd = fd
+	r.eventFile = os.NewFile(uintptr(fd), "io_uring eventfd")
+	if r.eventRaw, err = r.eventFile.SyscallConn(); err != nil {
+		return err
+	}
+	if err := r.RegisterEventfd(fd); err != nil {
+		return err
+	}
+	atomic.StoreUint32(r.CQFlags, sys.UringCQEventfdDisabled)
+	r.cqes = make([]sys.UringCQE, maxEvents)
+	// Made once: a closure made per wait would allocate.
+	r.waitReady = func(uintptr) bool {
+		sys.Read(r.eventfd, r.eventBuf[:]) // reset the counter; EAGAIN: nothing signalled
+		return r.ready()
+	}
+	return nil
+}
+
+// close closes the ring (the kernel cancels what is in flight) and the eventfd.
+func (r *ring) close() error {
+	var err error
+	if r.eventFile != nil {
+		err = r.eventFile.Close()
+	} else if r.eventfd >= 0 {
+		err = sys.Close(r.eventfd)
+	}
+	return errors.Join(err, r.Ring.Close())
+}
+
+// sqeLocked returns a zeroed SQE at the tail of the queue, submitting the
+// queue first if it is full. Called with sqMu held.
+func (r *ring) sqeLocked() (*sys.UringSQE, error) {
+	if r.sqTail-atomic.LoadUint32(r.SQHead) >= r.SQEntries {
+		if err := r.submitLocked(); err != nil {
+			return nil, err
+		}
+		if r.sqTail-atomic.LoadUint32(r.SQHead) >= r.SQEntries {
+			return nil, errRingFull
+		}
+	}
+	sqe := &r.SQEs[r.sqTail&r.SQMask]
+	*sqe = sys.UringSQE{}
+	r.sqTail++
+	return sqe, nil
+}
+
+// submitLocked publishes the written SQEs and has the kernel take them all.
+// EBUSY and EAGAIN (completions backed up in the overflow list) leave them
+// queued for the next submit. Called with sqMu held.
+func (r *ring) submitLocked() error {
+	atomic.StoreUint32(r.SQTail, r.sqTail) // after the SQE stores: a release
+	for {
+		pending := r.sqTail - atomic.LoadUint32(r.SQHead)
+		if pending == 0 {
+			return nil
+		}
+		if _, err := r.Enter(pending, 0, 0); err != nil {
+			if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EAGAIN) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// flush submits the re-arms the poller queued.
+func (r *ring) flush() error {
+	r.sqMu.Lock()
+	defer r.sqMu.Unlock()
+	if r.sqTail == atomic.LoadUint32(r.SQHead) {
+		return nil
+	}
+	return r.submitLocked()
+}
+
+// pollLocked queues a one-shot poll of op's fd for in, under a new
+// sequence. Called with op.mu and sqMu held.
+func (r *ring) pollLocked(op *FDOperator, in interest) error {
+	sqe, err := r.sqeLocked()
+	if err != nil {
+		return err
+	}
+	op.uring.seq++
+	sqe.Opcode = sys.UringOpPollAdd
+	sqe.Fd = int32(op.FD)
+	sqe.OpFlags = epollEvents(in) // EPOLLIN, EPOLLOUT, EPOLLRDHUP are the poll bits
+	sqe.UserData = userData(ringPoll, op.index, op.uring.seq)
+	op.uring.polling = true
+	return nil
+}
+
+// removeLocked queues the removal of op's armed poll; its completion, and
+// the removed poll's, are dropped. Called with op.mu and sqMu held.
+func (r *ring) removeLocked(op *FDOperator) error {
+	sqe, err := r.sqeLocked()
+	if err != nil {
+		return err
+	}
+	sqe.Opcode = sys.UringOpPollRemove
+	sqe.Fd = -1
+	sqe.Addr = userData(ringPoll, op.index, op.uring.seq)
+	sqe.UserData = userData(ringRemove, op.index, op.uring.seq)
+	op.uring.polling = false
+	op.uring.seq++
+	return nil
+}
+
+// arm replaces op's poll by one for next and submits at once: the caller may
+// close the fd soon after. Called with op.mu held.
+func (r *ring) arm(op *FDOperator, next interest) error {
+	r.sqMu.Lock()
+	defer r.sqMu.Unlock()
+	if op.uring.polling {
+		if err := r.removeLocked(op); err != nil {
+			return err
+		}
+	}
+	if err := r.pollLocked(op, next); err != nil {
+		return err
+	}
+	return r.submitLocked()
+}
+
+// disarm removes op's poll. The queue is submitted before it returns, so a
+// re-arm the poller queued reaches the kernel while the fd is still open,
+// and is removed right after. Called with op.mu held.
+func (r *ring) disarm(op *FDOperator) error {
+	if !op.uring.polling {
+		return nil
+	}
+	r.sqMu.Lock()
+	defer r.sqMu.Unlock()
+	if err := r.removeLocked(op); err != nil {
+		return err
+	}
+	return r.submitLocked()
+}
+
+// notify submits a NOP: its completion ends a lingering io_uring_enter and
+// signals the eventfd a parked poller waits on.
+func (r *ring) notify() error {
+	r.sqMu.Lock()
+	defer r.sqMu.Unlock()
+	sqe, err := r.sqeLocked()
+	if err != nil {
+		return err
+	}
+	sqe.Opcode = sys.UringOpNop
+	sqe.UserData = ringWake << 56
+	return r.submitLocked()
+}
+
+// ready reports whether completions wait in the ring or its overflow list.
+func (r *ring) ready() bool {
+	return atomic.LoadUint32(r.CQTail) != atomic.LoadUint32(r.CQHead) ||
+		atomic.LoadUint32(r.SQFlags)&sys.UringSQCQOverflow != 0
+}
+
+// reap moves up to maxEvents completions out of the ring into r.cqes, so the
+// kernel may reuse their slots while the callbacks run.
+func (r *ring) reap() (int, error) {
+	head, tail := atomic.LoadUint32(r.CQHead), atomic.LoadUint32(r.CQTail)
+	if head == tail && atomic.LoadUint32(r.SQFlags)&sys.UringSQCQOverflow != 0 {
+		// The kernel moves overflowed completions in when asked for events.
+		if _, err := r.Enter(0, 0, sys.UringEnterGetEvents); err != nil {
+			return 0, err
+		}
+		tail = atomic.LoadUint32(r.CQTail)
+	}
+	n := min(int(tail-head), len(r.cqes))
+	for i := range n {
+		r.cqes[i] = r.CQEs[(head+uint32(i))&r.CQMask]
+	}
+	atomic.StoreUint32(r.CQHead, head+uint32(n))
+	return n, nil
+}
+
+// ringWait is wait for the io_uring engine: submit the queued re-arms, take
+// the completions, and when there are none and msec allows, linger in
+// io_uring_enter for a moment (see wait in epoll_linux.go), then park.
+func (p *Poller) ringWait(msec int) (int, error) {
+	r := p.ring
+	if err := r.flush(); err != nil {
+		return 0, err
+	}
+	if n, err := r.reap(); n > 0 || err != nil || msec == 0 {
+		return n, err
+	}
+	if linger := idleLinger; msec < 0 || msec > linger {
+		if _, err := r.EnterTimeout(0, linger); err != nil {
+			return 0, err
+		}
+		if n, err := r.reap(); n > 0 || err != nil {
+			return n, err
+		}
+	}
+	return r.park(msec)
+}
+
+// park waits on the eventfd through the runtime's poller until a completion
+// arrives or msec passes (msec < 0: no limit). The eventfd is signalled only
+// while the flag is clear; ready looks at the ring after clearing it, so a
+// completion posted just before is not missed.
+func (r *ring) park(msec int) (int, error) {
+	atomic.AndUint32(r.CQFlags, ^uint32(sys.UringCQEventfdDisabled))
+	defer atomic.OrUint32(r.CQFlags, sys.UringCQEventfdDisabled)
+	deadline := time.Time{}
+	if msec > 0 {
+		deadline = time.Now().Add(time.Duration(msec) * time.Millisecond)
+	}
+	if err := r.eventFile.SetReadDeadline(deadline); err != nil {
+		return 0, err
+	}
+	err := r.eventRaw.Read(r.waitReady)
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, err
+	}
+	return r.reap()
+}
+
+// ringDispatch handles the completions of the last wait. Only poll
+// completions carry events; a NOP's woke the poller, a removal's says
+// nothing the arm sequence does not.
+func (p *Poller) ringDispatch(n int) {
+	for i := range p.ring.cqes[:n] {
+		cqe := &p.ring.cqes[i]
+		if cqe.UserData>>56 != ringPoll {
+			continue
+		}
+		op := p.ops.get(int32(cqe.UserData >> 32 & ringIndexMask))
+		if op == nil {
+			continue
+		}
+		p.ringPolled(op, uint32(cqe.UserData), cqe.Res)
+	}
+}
+
+// ringPolled runs op's callbacks for a completed poll of sequence seq, then
+// arms the next poll, which the next wait submits: the level-triggered
+// emulation. res is the ready mask or a negative errno.
+func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
+	op.mu.Lock()
+	if !op.uring.polling || op.uring.seq != seq || !op.registered {
+		op.mu.Unlock() // replaced, removed, or detached: stale
+		return
+	}
+	op.uring.polling = false
+	gen := op.gen.Load()
+	op.mu.Unlock()
+
+	events := uint32(res)
+	if res < 0 {
+		events = unix.EPOLLERR // the poll itself failed: report it as a socket error
+	}
+	p.handle(op, gen, events&(unix.EPOLLIN|hupEvents) != 0, events&unix.EPOLLOUT != 0, events&hupEvents != 0)
+
+	op.mu.Lock()
+	var err error
+	if op.registered && !op.uring.polling && op.gen.Load() == gen {
+		p.ring.sqMu.Lock()
+		err = p.ring.pollLocked(op, op.interest)
+		p.ring.sqMu.Unlock()
+	}
+	op.mu.Unlock()
+	if err != nil {
+		p.hangUp(op) // not polled any more: let the owner see it as a failure
+	}
+}
