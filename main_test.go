@@ -14,6 +14,7 @@ import (
 // after the tests stops the pollers and the idle handler goroutines, so that
 // goleak sees only what a test left behind.
 func TestMain(m *testing.M) {
+	prepareEngineChild() // before the pollers start: see engine_linux_test.go
 	Initialize()
 	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
 		_ = ln.Close()

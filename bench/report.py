@@ -13,12 +13,13 @@ import os
 import statistics
 import sys
 
-SERVERS = ["c", "ours", "ours-base", "ours-inline", "cloudwego", "gnet", "nbio", "gonet", "gain"]
+SERVERS = ["c", "ours", "ours-base", "ours-inline", "ours-uring", "cloudwego", "gnet", "nbio", "gonet", "gain"]
 LABEL = {
     "c": "C epoll (floor)",
     "ours": "ours",
     "ours-base": "ours at --baseline",
     "ours-inline": "ours-inline",
+    "ours-uring": "ours on io_uring",
     "cloudwego": "cloudwego/netpoll",
     "gnet": "gnet/v2",
     "nbio": "nbio",
@@ -258,7 +259,7 @@ def sweep_tables(data, status, servers, rates, dropped):
 
 def sweep_targets(data, servers, rates):
     """Issue #19's targets at every fixed rate up to 75% of the slowest peer's peak."""
-    peers = [s for s in servers if s not in ("c", "ours", "ours-base", "ours-inline")]
+    peers = [s for s in servers if s not in ("c", "ours", "ours-base", "ours-inline", "ours-uring")]
     peaks = {p: med(data, p, "closed-1000x64", "rps") for p in peers}
     peaks = {p: v for p, v in peaks.items() if v}
     if not peaks:

@@ -140,7 +140,10 @@ for s in $servers; do
 	# linker refuses since Go 1.23 unless told not to check (bench/README.md).
 	ldflags=()
 	[ "$s" = gain ] && ldflags=(-ldflags=-checklinkname=0)
-	if go build "${ldflags[@]}" -o "bin/$s" "./servers/$s" >"$out/build-$s.log" 2>&1; then
+	# ours-uring is the ours binary run on the io_uring engine (start_server).
+	src=$s
+	[ "$s" = ours-uring ] && src=ours
+	if go build "${ldflags[@]}" -o "bin/$s" "./servers/$src" >"$out/build-$s.log" 2>&1; then
 		built="$built $s"
 		rm -f "$out/build-$s.log"
 	else
@@ -201,10 +204,12 @@ srv_log=""
 start_server() {
 	local name=$1; shift
 	local try
+	local engine=()
+	[ "$name" = ours-uring ] && engine=(env NETPOLL_ENGINE=io_uring)
 	for try in 1 2 3; do
 		port=$((port + 1))
 		srv_log="$out/server-$name.log"
-		GOMAXPROCS=1 "${prio[@]}" taskset -c 0 "bin/$name" -addr "127.0.0.1:$port" "$@" >"$srv_log.cur" 2>&1 &
+		GOMAXPROCS=1 "${engine[@]}" "${prio[@]}" taskset -c 0 "bin/$name" -addr "127.0.0.1:$port" "$@" >"$srv_log.cur" 2>&1 &
 		srv_pid=$!
 		pids+=("$srv_pid")
 		local i
@@ -386,7 +391,7 @@ fi
 
 # Profiles of our servers for 64 B x 1,000: a separate run, since sampling
 # costs CPU that must not enter the measured figures.
-for s in ours ours-inline; do
+for s in ours ours-inline ours-uring; do
 	[ "$run_echo" = 1 ] || break
 	case " $built " in *" $s "*) ;; *) continue ;; esac
 	if start_server "$s" -cpuprofile "$out/$s.cpu.pprof" -memprofile "$out/$s.heap.pprof"; then

@@ -78,8 +78,9 @@ func userData(kind uint64, index int32, seq uint32) uint64 {
 
 // uringOp is the io_uring state of an operator. Guarded by FDOperator.mu.
 type uringOp struct {
-	seq     uint32 // the sequence of the last arm; a completion with another is stale
-	polling bool   // a poll with seq is armed or queued
+	seq     uint32   // the sequence of the last arm; a completion with another is stale
+	polling bool     // a poll with seq is armed or queued
+	armed   interest // what that poll waits for
 }
 
 // errRingFull is returned when the submission queue stays full after a submit.
@@ -217,9 +218,11 @@ func (r *ring) pollLocked(op *FDOperator, in interest) error {
 	op.uring.seq++
 	sqe.Opcode = sys.UringOpPollAdd
 	sqe.Fd = int32(op.FD)
-	sqe.OpFlags = epollEvents(in) // EPOLLIN, EPOLLOUT, EPOLLRDHUP are the poll bits
+	// EPOLLIN, EPOLLOUT, EPOLLRDHUP are the poll bits. Unlike epoll, a poll
+	// reports errors and hang-ups only when asked.
+	sqe.OpFlags = epollEvents(in) | unix.EPOLLERR | unix.EPOLLHUP
 	sqe.UserData = userData(ringPoll, op.index, op.uring.seq)
-	op.uring.polling = true
+	op.uring.polling, op.uring.armed = true, in
 	return nil
 }
 
@@ -379,10 +382,13 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 		return
 	}
 	op.uring.polling = false
-	gen := op.gen.Load()
+	gen, armed := op.gen.Load(), op.uring.armed
 	op.mu.Unlock()
 
-	events := uint32(res)
+	// Only what was asked for, and the errors epoll always reports: the
+	// kernel may add EPOLLRDHUP to a poll for writing, which epoll would
+	// not report, and the connection would take for its peer's EOF.
+	events := uint32(res) & (epollEvents(armed) | unix.EPOLLERR | unix.EPOLLHUP)
 	if res < 0 {
 		events = unix.EPOLLERR // the poll itself failed: report it as a socket error
 	}

@@ -24,6 +24,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// The listener started the pollers: say which engine they run on, so a
+	// run with NETPOLL_ENGINE=io_uring (ours-uring in run.sh) shows in the
+	// server's log whether it got io_uring or fell back.
+	fmt.Fprintln(os.Stderr, "engine", netpoll.ReadMetrics().Engine)
 	harness.Listening("ours", ln.Addr().String())
 	if err := loop.Serve(ln); err != nil {
 		fmt.Fprintln(os.Stderr, err)
