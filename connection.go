@@ -259,6 +259,14 @@ func (e *connEvents) OnReadable(p poller.Poll) error { return (*connection)(e).o
 func (e *connEvents) OnWritable(p poller.Poll) error { return (*connection)(e).onWritable(p) }
 func (e *connEvents) OnHangup(p poller.Poll) error   { return (*connection)(e).onHangup(p) }
 
+// The poller.Receiver side, for the io_uring engine's receives
+// (connection_socket.go: onData). An armed receive is a holder of the fd.
+func (e *connEvents) OnData(_ poller.Poll, data []byte, err error) {
+	(*connection)(e).onData(data, err)
+}
+func (e *connEvents) HoldFD() bool { return (*connection)(e).acquireFD() }
+func (e *connEvents) ReleaseFD()   { (*connection)(e).releaseOnPoller() }
+
 // Fd returns the connection's file descriptor.
 func (c *connection) Fd() int { return c.fd }
 

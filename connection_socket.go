@@ -130,14 +130,54 @@ func (c *connection) onReadable(_ poller.Poll) error {
 	if err == syscall.EAGAIN {
 		return nil
 	}
-	// n == 0 is the peer's FIN; an error (ECONNRESET) ends input the same way.
+	c.onInputEnded(err)
+	return nil
+}
+
+// onInputEnded handles a read that returned no input: n == 0 is the peer's
+// FIN; an error (ECONNRESET) ends input the same way.
+// Called on the poller goroutine.
+func (c *connection) onInputEnded(err error) {
 	if err != nil {
 		c.stats.peerResets.Add(1)
 		resetLog.logContext(*c.ctx.Load(), slog.LevelDebug, "netpoll: read failed, input closed",
 			slog.Int("fd", c.fd), slog.String("peer", addrString(c.RemoteAddr())), slog.Any("error", err))
 	}
 	c.onPeerClosed()
-	return nil
+}
+
+// onData stores input the io_uring engine received for c (its multishot
+// receive; see poller.Receiver): the same as onReadable after its read,
+// with a copy from the poller's buffer in place of the read. data is empty
+// at the peer's EOF or with the receive's error.
+// Called on the poller goroutine; must not block.
+func (c *connection) onData(data []byte, err error) {
+	if !c.acquireFD() {
+		return // closing: nobody will read it
+	}
+	defer c.releaseOnPoller()
+	if c.peerClosed.Load() {
+		return
+	}
+	if len(data) == 0 {
+		c.onInputEnded(err)
+		return
+	}
+	in := &c.inBuf
+	length := 0
+	for len(data) > 0 {
+		buf := in.book(int(c.bookSize), maxBookSize)
+		if buf == nil {
+			return // the buffer was closed
+		}
+		n := copy(buf, data)
+		data = data[n:]
+		length, _ = in.bookAck(n)
+		c.adaptBookSize(n, len(buf))
+		c.stats.bytesRead.Add(uint64(n))
+	}
+	c.stats.reads.Add(1)
+	c.onInput(length)
 }
 
 // adaptBookSize grows the read size while reads fill it and shrinks it when

@@ -78,6 +78,28 @@ type Owner interface {
 	OnHangup(p Poll) error
 }
 
+// Receiver is an Owner that can take its input as bytes rather than as
+// readiness. On the io_uring engine the kernel receives for it (a multishot
+// receive into the poller's provided buffers) while it has read interest,
+// and the poller hands it the bytes; OnReadable is then called only for
+// errors and hang-ups seen while read interest is off. The epoll engine
+// treats a Receiver as a plain Owner.
+type Receiver interface {
+	Owner
+	// OnData is called with bytes received (data is the poller's memory,
+	// valid only during the call), with neither at the peer's EOF, or with
+	// the receive's error. Called on the poller goroutine; must not block.
+	OnData(p Poll, data []byte, err error)
+	// HoldFD keeps the fd open, and the owner alive, while the kernel holds
+	// a receive on it; it reports false once the owner is closing, and then
+	// no receive is armed. Called with the operator's lock held; must not
+	// block or call Control.
+	HoldFD() bool
+	// ReleaseFD ends a HoldFD when the receive's last completion arrived.
+	// Called on the poller goroutine.
+	ReleaseFD()
+}
+
 // SetOwner makes owner receive op's events. Like the callback fields, it is
 // set before the operator is registered; Free clears it.
 func SetOwner(op *FDOperator, owner Owner) {

@@ -45,10 +45,11 @@ import (
 // detaches before closing and disarm submits the queue, with the removal
 // after it, before it returns (Control holds op.mu throughout).
 //
-// Kernel floor: 5.18 (IORING_SETUP_SUBMIT_ALL; the rest is older: the
-// probe 5.6, IORING_CQ_EVENTFD_DISABLED 5.8, the wait timeout
-// IORING_FEAT_EXT_ARG 5.11). An older kernel refuses the setup and the
-// poller falls back to epoll (openEngine).
+// Kernel floor: 6.0, for the multishot receive (uring_recv_linux.go); the
+// rest is older: provided-buffer rings 5.19, IORING_SETUP_SUBMIT_ALL 5.18,
+// the wait timeout IORING_FEAT_EXT_ARG 5.11, IORING_CQ_EVENTFD_DISABLED 5.8,
+// the probe 5.6. On an older kernel setup fails and the poller falls back
+// to epoll (openEngine).
 
 // Ring sizes. Submissions come in small batches (the re-arms of one
 // dispatch, at most maxEvents); completions may pile up while the poller
@@ -67,6 +68,8 @@ const (
 	ringWake   uint64 = 1
 	ringPoll   uint64 = 2
 	ringRemove uint64 = 3
+	ringRecv   uint64 = 4 // a multishot receive (uring_recv_linux.go)
+	ringCancel uint64 = 5
 
 	ringIndexMask = 1<<24 - 1
 )
@@ -78,9 +81,12 @@ func userData(kind uint64, index int32, seq uint32) uint64 {
 
 // uringOp is the io_uring state of an operator. Guarded by FDOperator.mu.
 type uringOp struct {
-	seq     uint32   // the sequence of the last arm; a completion with another is stale
+	seq     uint32   // the sequence of the last poll; a completion with another is stale
 	polling bool     // a poll with seq is armed or queued
 	armed   interest // what that poll waits for
+
+	recvSeq   uint32 // the sequence of the last receive
+	receiving bool   // a receive with recvSeq is armed or queued
 }
 
 // errRingFull is returned when the submission queue stays full after a submit.
@@ -103,6 +109,7 @@ type ring struct {
 	// Owned by the poller goroutine.
 	cqes     []sys.UringCQE // the completions of the last wait
 	eventBuf [8]byte
+	bufs     *sys.BufRing // the provided buffers of the receives; set by setup
 }
 
 // openRing sets up an io_uring poller. An error means the kernel refused a
@@ -141,6 +148,9 @@ func (r *ring) setup() error {
 	if err := r.RegisterEventfd(fd); err != nil {
 		return err
 	}
+	if err := r.setupReceive(); err != nil {
+		return err
+	}
 	atomic.StoreUint32(r.CQFlags, sys.UringCQEventfdDisabled)
 	r.cqes = make([]sys.UringCQE, maxEvents)
 	// Made once: a closure made per wait would allocate.
@@ -159,7 +169,11 @@ func (r *ring) close() error {
 	} else if r.eventfd >= 0 {
 		err = sys.Close(r.eventfd)
 	}
-	return errors.Join(err, r.Ring.Close())
+	err = errors.Join(err, r.Ring.Close())
+	if r.bufs != nil {
+		r.bufs.Unmap() // after the ring: the kernel no longer writes into them
+	}
+	return err
 }
 
 // sqeLocked returns a zeroed SQE at the tail of the queue, submitting the
@@ -242,9 +256,48 @@ func (r *ring) removeLocked(op *FDOperator) error {
 	return nil
 }
 
-// arm replaces op's poll by one for next and submits at once: the caller may
-// close the fd soon after. Called with op.mu held.
+// pollFor returns the interest op's poll must wait for under interest in,
+// and whether op needs a poll at all. A Receiver with read interest has its
+// input, errors and EOF from its receive: it is polled only for writing.
+// Any other registration is polled, an empty interest for errors and
+// hang-ups, as epoll reports them.
+func (r *ring) pollFor(op *FDOperator, in interest) (interest, bool) {
+	if in&interestRead != 0 && r.receives(op) {
+		return interestWrite, in&interestWrite != 0
+	}
+	return in, true
+}
+
+// arm brings op's receive and poll in line with next and submits at once:
+// the caller may close the fd soon after. A poll that already waits for the
+// right thing stays. Called with op.mu held.
 func (r *ring) arm(op *FDOperator, next interest) error {
+	r.sqMu.Lock()
+	defer r.sqMu.Unlock()
+	if err := r.setReceiveLocked(op, next); err != nil {
+		return err
+	}
+	want, need := r.pollFor(op, next)
+	if op.uring.polling && (!need || op.uring.armed != want) {
+		if err := r.removeLocked(op); err != nil {
+			return err
+		}
+	}
+	if need && !op.uring.polling {
+		if err := r.pollLocked(op, want); err != nil {
+			return err
+		}
+	}
+	return r.submitLocked()
+}
+
+// disarm removes op's poll and cancels its receive. The queue is submitted
+// before it returns, so a re-arm the poller queued reaches the kernel while
+// the fd is still open, and is removed right after. Called with op.mu held.
+func (r *ring) disarm(op *FDOperator) error {
+	if !op.uring.polling && !op.uring.receiving {
+		return nil
+	}
 	r.sqMu.Lock()
 	defer r.sqMu.Unlock()
 	if op.uring.polling {
@@ -252,23 +305,10 @@ func (r *ring) arm(op *FDOperator, next interest) error {
 			return err
 		}
 	}
-	if err := r.pollLocked(op, next); err != nil {
-		return err
-	}
-	return r.submitLocked()
-}
-
-// disarm removes op's poll. The queue is submitted before it returns, so a
-// re-arm the poller queued reaches the kernel while the fd is still open,
-// and is removed right after. Called with op.mu held.
-func (r *ring) disarm(op *FDOperator) error {
-	if !op.uring.polling {
-		return nil
-	}
-	r.sqMu.Lock()
-	defer r.sqMu.Unlock()
-	if err := r.removeLocked(op); err != nil {
-		return err
+	if op.uring.receiving {
+		if err := r.cancelReceiveLocked(op); err != nil {
+			return err
+		}
 	}
 	return r.submitLocked()
 }
@@ -361,11 +401,16 @@ func (r *ring) park(msec int) (int, error) {
 func (p *Poller) ringDispatch(n int) {
 	for i := range p.ring.cqes[:n] {
 		cqe := &p.ring.cqes[i]
-		if cqe.UserData>>56 != ringPoll {
+		kind := cqe.UserData >> 56
+		if kind != ringPoll && kind != ringRecv {
 			continue
 		}
 		op := p.ops.get(int32(cqe.UserData >> 32 & ringIndexMask))
 		if op == nil {
+			continue
+		}
+		if kind == ringRecv {
+			p.ringReceived(op, cqe)
 			continue
 		}
 		p.ringPolled(op, uint32(cqe.UserData), cqe.Res)
@@ -396,9 +441,9 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 
 	op.mu.Lock()
 	var err error
-	if op.registered && !op.uring.polling && op.gen.Load() == gen {
+	if want, need := p.ring.pollFor(op, op.interest); need && op.registered && !op.uring.polling && op.gen.Load() == gen {
 		p.ring.sqMu.Lock()
-		err = p.ring.pollLocked(op, op.interest)
+		err = p.ring.pollLocked(op, want)
 		p.ring.sqMu.Unlock()
 	}
 	op.mu.Unlock()

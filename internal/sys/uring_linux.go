@@ -12,9 +12,20 @@ import (
 
 // Operation codes (enum io_uring_op).
 const (
-	UringOpNop        = 0
-	UringOpPollAdd    = 6
-	UringOpPollRemove = 7
+	UringOpNop         = 0
+	UringOpPollAdd     = 6
+	UringOpPollRemove  = 7
+	UringOpAsyncCancel = 14
+	UringOpRecv        = 27
+)
+
+// SQE and CQE flags the poller uses.
+const (
+	UringSQEBufferSelect = 1 << 5 // IOSQE_BUFFER_SELECT: take a buffer from buf_group
+	UringRecvMultishot   = 1 << 1 // IORING_RECV_MULTISHOT, in ioprio (6.0)
+	UringCQEFBuffer      = 1 << 0 // IORING_CQE_F_BUFFER: the buffer id is flags>>16
+	UringCQEFMore        = 1 << 1 // IORING_CQE_F_MORE: the request stays armed
+	UringCQEBufferShift  = 16
 )
 
 // Setup flags (io_uring_params.flags).
@@ -38,8 +49,9 @@ const (
 
 // io_uring_register opcodes.
 const (
-	uringRegisterEventfd = 4
-	uringRegisterProbe   = 8
+	uringRegisterEventfd  = 4
+	uringRegisterProbe    = 8
+	uringRegisterPbufRing = 22
 )
 
 // Ring flags the kernel and the application share.

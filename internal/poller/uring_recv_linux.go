@@ -1,0 +1,196 @@
+package poller
+
+import (
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ccb70390/netpoll/internal/sys"
+)
+
+// TCP and unix-socket input without read system calls: while a Receiver
+// (a connection) has read interest, one multishot IORING_OP_RECV with
+// IOSQE_BUFFER_SELECT is armed on its fd. The kernel receives whenever
+// input arrives, into a buffer it takes from the poller's provided-buffer
+// ring, and posts a completion; the poller hands the bytes to OnData, which
+// copies them into the connection's input buffer, and gives the buffer
+// back to the ring at once. So a busy ring reads many connections per
+// io_uring_enter, and an idle connection holds no buffer: the ring's
+// buffers are shared by all of a poller's connections.
+//
+// Completions:
+//
+//	res > 0, F_BUFFER      bytes: OnData(bytes), buffer given back
+//	res == 0               the peer's EOF: OnData(nil, nil)
+//	res < 0                ECANCELED (our cancel), ENOBUFS (ring empty): nothing;
+//	                       any other error: OnData(nil, err)
+//	no F_MORE              the receive ended: armed again if op still wants
+//	                       input and it ended on bytes or ENOBUFS; ReleaseFD
+//
+// Ownership: an armed receive is a holder of its owner's fd (HoldFD), taken
+// when the SQE is written and given back (ReleaseFD) by its last
+// completion. A close detaches, which cancels the receive
+// (IORING_OP_ASYNC_CANCEL); the owner's last holder, which may be that
+// final completion, closes the fd and frees the buffers. So the fd is never
+// closed, nor its number reused, while the kernel holds a receive on it,
+// and the owner is never freed before its last completion has found it.
+// Pausing at the input limit (no read interest) cancels the receive the
+// same way, and resuming arms a new one; completions of the cancelled one
+// that carry bytes are still delivered, in order, before the new one's.
+
+// Sizes of the provided-buffer ring: 1,024 buffers of 4 KiB, 4 MiB per
+// poller, mapped outside the Go heap. A buffer is busy only from the
+// kernel's receive to the end of its completion's callback.
+const (
+	recvBuffers    = 1024
+	recvBufferSize = 4 << 10
+	recvGroup      = 0
+)
+
+// setupReceive registers the provided-buffer ring. Multishot receive came
+// in 6.0 and cannot be probed for, so the kernel's version is checked.
+func (r *ring) setupReceive() error {
+	if !kernelAtLeast(6, 0) {
+		return os.NewSyscallError("io_uring: multishot receive needs Linux 6.0", unix.ENOTSUP)
+	}
+	if err := r.Supports(sys.UringOpRecv, sys.UringOpAsyncCancel); err != nil {
+		return err
+	}
+	bufs, err := r.RegisterBufRing(recvGroup, recvBuffers, recvBufferSize)
+	if err != nil {
+		return err
+	}
+	r.bufs = bufs
+	return nil
+}
+
+// kernelAtLeast reports whether the running kernel is major.minor or later.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var maj, mnr int
+	release := u.Release[:]
+	i := 0
+	for ; i < len(release) && release[i] >= '0' && release[i] <= '9'; i++ {
+		maj = maj*10 + int(release[i]-'0')
+	}
+	if i < len(release) && release[i] == '.' {
+		for i++; i < len(release) && release[i] >= '0' && release[i] <= '9'; i++ {
+			mnr = mnr*10 + int(release[i]-'0')
+		}
+	}
+	return maj > major || maj == major && mnr >= minor
+}
+
+// receives reports whether op takes its input from a receive.
+func (r *ring) receives(op *FDOperator) bool {
+	_, ok := op.owner.(Receiver)
+	return ok && r.bufs != nil
+}
+
+// setReceiveLocked arms op's receive if next has read interest and cancels
+// it if not. Called with op.mu and sqMu held.
+func (r *ring) setReceiveLocked(op *FDOperator, next interest) error {
+	if !r.receives(op) {
+		return nil
+	}
+	want := next&interestRead != 0
+	switch {
+	case want && !op.uring.receiving:
+		return r.receiveLocked(op)
+	case !want && op.uring.receiving:
+		return r.cancelReceiveLocked(op)
+	}
+	return nil
+}
+
+// receiveLocked queues a multishot receive on op's fd, holding the fd for
+// it. An owner that is closing gets none: the SQE becomes a NOP. Called
+// with op.mu and sqMu held.
+func (r *ring) receiveLocked(op *FDOperator) error {
+	sqe, err := r.sqeLocked() // before the hold: a failure here holds nothing
+	if err != nil {
+		return err
+	}
+	if !op.owner.(Receiver).HoldFD() {
+		sqe.Opcode = sys.UringOpNop
+		sqe.UserData = ringWake << 56
+		return nil
+	}
+	op.uring.recvSeq++
+	sqe.Opcode = sys.UringOpRecv
+	sqe.Fd = int32(op.FD)
+	sqe.Ioprio = sys.UringRecvMultishot
+	sqe.Flags = sys.UringSQEBufferSelect
+	sqe.BufIndex = recvGroup
+	sqe.UserData = userData(ringRecv, op.index, op.uring.recvSeq)
+	op.uring.receiving = true
+	return nil
+}
+
+// cancelReceiveLocked queues the cancel of op's receive. Its last
+// completion still arrives, and gives the hold back. Called with op.mu and
+// sqMu held.
+func (r *ring) cancelReceiveLocked(op *FDOperator) error {
+	sqe, err := r.sqeLocked()
+	if err != nil {
+		return err
+	}
+	sqe.Opcode = sys.UringOpAsyncCancel
+	sqe.Fd = -1
+	sqe.Addr = userData(ringRecv, op.index, op.uring.recvSeq)
+	sqe.UserData = userData(ringCancel, op.index, op.uring.recvSeq)
+	op.uring.receiving = false
+	op.uring.recvSeq++
+	return nil
+}
+
+// ringReceived handles one completion of op's receive; see the table above.
+// The receive's hold keeps op's owner from finalizing, so op is not freed,
+// nor its owner replaced, before this runs for the last completion.
+func (p *Poller) ringReceived(op *FDOperator, cqe *sys.UringCQE) {
+	r := p.ring
+	// The load pairs with the atomic add of the Control that armed the
+	// receive (publish), so the owner set before it is seen here.
+	op.gen.Load()
+	rcv, _ := op.owner.(Receiver)
+	if cqe.Flags&sys.UringCQEFBuffer != 0 {
+		bid := uint16(cqe.Flags >> sys.UringCQEBufferShift)
+		if rcv != nil && cqe.Res > 0 {
+			rcv.OnData(p, r.bufs.Buffer(bid)[:cqe.Res], nil)
+		}
+		r.bufs.Provide(bid)
+	} else if rcv != nil {
+		switch errno := syscall.Errno(-cqe.Res); {
+		case cqe.Res == 0:
+			rcv.OnData(p, nil, nil)
+		case errno == unix.ECANCELED || errno == unix.ENOBUFS:
+		case cqe.Res < 0:
+			rcv.OnData(p, nil, os.NewSyscallError("recv", errno))
+		}
+	}
+	if cqe.Flags&sys.UringCQEFMore != 0 || rcv == nil {
+		return
+	}
+	op.mu.Lock()
+	var err error
+	if op.uring.receiving && op.uring.recvSeq == uint32(cqe.UserData) {
+		op.uring.receiving = false
+		// It ended on its own: the kernel stops a multishot receive when
+		// the ring ran out of buffers (ENOBUFS; the ones this batch gave
+		// back are there again) or its completions overflowed.
+		if op.registered && op.interest&interestRead != 0 && (cqe.Res > 0 || cqe.Res == -int32(unix.ENOBUFS)) {
+			r.sqMu.Lock()
+			err = r.receiveLocked(op)
+			r.sqMu.Unlock()
+		}
+	}
+	op.mu.Unlock()
+	rcv.ReleaseFD()
+	if err != nil {
+		p.hangUp(op) // input stopped: let the owner see it as a failure
+	}
+}
