@@ -30,8 +30,9 @@ const (
 
 // Setup flags (io_uring_params.flags).
 const (
-	UringSetupCQSize    = 1 << 3 // cq_entries is set by the caller
-	UringSetupSubmitAll = 1 << 7 // do not stop a batch at the first failed SQE (5.18)
+	UringSetupCQSize      = 1 << 3 // cq_entries is set by the caller
+	UringSetupSubmitAll   = 1 << 7 // do not stop a batch at the first failed SQE (5.18)
+	UringSetupCoopTaskrun = 1 << 8 // no interrupt of a running submitter to post completions (5.19)
 )
 
 // Feature flags the kernel reports in io_uring_params.features.
