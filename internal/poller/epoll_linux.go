@@ -208,7 +208,7 @@ func epollEvents(in interest) uint32 {
 
 func (p *Poller) arm(op *FDOperator, gen uint32, _, next interest, registered bool) error {
 	if p.ring != nil {
-		return p.ring.arm(op, next)
+		return p.ring.arm(op, next, registered)
 	}
 	ctl := unix.EPOLL_CTL_ADD
 	if registered {

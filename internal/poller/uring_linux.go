@@ -87,6 +87,10 @@ type uringOp struct {
 
 	recvSeq   uint32 // the sequence of the last receive
 	receiving bool   // a receive with recvSeq is armed or queued
+	// The receives of earlier registrations (sequences before floor) and
+	// the one a detach cancelled synchronously (dropped) are dead: their
+	// completions only give their buffers back.
+	floor, dropped uint32
 }
 
 // errRingFull is returned when the submission queue stays full after a submit.
@@ -281,7 +285,10 @@ func (r *ring) pollFor(op *FDOperator, in interest) (interest, bool) {
 // arm brings op's receive and poll in line with next and submits at once:
 // the caller may close the fd soon after. A poll that already waits for the
 // right thing stays. Called with op.mu held.
-func (r *ring) arm(op *FDOperator, next interest) error {
+func (r *ring) arm(op *FDOperator, next interest, registered bool) error {
+	if !registered {
+		op.uring.floor = op.uring.recvSeq + 1 // a new owner, maybe
+	}
 	r.sqMu.Lock()
 	defer r.sqMu.Unlock()
 	if err := r.setReceiveLocked(op, next); err != nil {
@@ -303,24 +310,25 @@ func (r *ring) arm(op *FDOperator, next interest) error {
 
 // disarm removes op's poll and cancels its receive. The queue is submitted
 // before it returns, so a re-arm the poller queued reaches the kernel while
-// the fd is still open, and is removed right after. Called with op.mu held.
+// the fd is still open, and is removed right after. The receive is
+// cancelled synchronously (dropReceive). Called with op.mu held.
 func (r *ring) disarm(op *FDOperator) error {
 	if !op.uring.polling && !op.uring.receiving {
 		return nil
 	}
 	r.sqMu.Lock()
-	defer r.sqMu.Unlock()
+	err := error(nil)
 	if op.uring.polling {
-		if err := r.removeLocked(op); err != nil {
-			return err
-		}
+		err = r.removeLocked(op)
 	}
-	if op.uring.receiving {
-		if err := r.cancelReceiveLocked(op); err != nil {
-			return err
-		}
+	if err == nil {
+		err = r.submitLocked() // also a receive still queued: it must reach the kernel to be cancelled
 	}
-	return r.submitLocked()
+	r.sqMu.Unlock()
+	if err != nil || !op.uring.receiving {
+		return err
+	}
+	return r.dropReceive(op)
 }
 
 // notify submits a NOP: its completion ends a lingering io_uring_enter and

@@ -30,14 +30,22 @@ import (
 //
 // Ownership: an armed receive is a holder of its owner's fd (HoldFD), taken
 // when the SQE is written and given back (ReleaseFD) by its last
-// completion. A close detaches, which cancels the receive
-// (IORING_OP_ASYNC_CANCEL); the owner's last holder, which may be that
-// final completion, closes the fd and frees the buffers. So the fd is never
-// closed, nor its number reused, while the kernel holds a receive on it,
-// and the owner is never freed before its last completion has found it.
-// Pausing at the input limit (no read interest) cancels the receive the
-// same way, and resuming arms a new one; completions of the cancelled one
-// that carry bytes are still delivered, in order, before the new one's.
+// completion. So the fd is never closed, nor its number reused, while the
+// kernel holds a receive on it, and the owner is never freed before its
+// last completion has found it. Pausing at the input limit (no read
+// interest) cancels the receive (IORING_OP_ASYNC_CANCEL) and resuming arms
+// a new one; completions of the cancelled one that carry bytes are still
+// delivered, in order, before the new one's, and its last one gives the
+// hold back.
+//
+// A detach (a close) cancels synchronously instead
+// (IORING_REGISTER_SYNC_CANCEL: it returns when the kernel is done with the
+// receive) and gives the hold back itself. The fd is then closed, and the
+// close callbacks run, on the closing goroutine, as on epoll; waiting for
+// the last completion would move them to the poller and after Close
+// returns. The receive is marked dropped: its completions still in the
+// ring only give their buffers back, and so do those of any receive of an
+// earlier registration of the operator (floor), whose owner may be gone.
 
 // Sizes of the provided-buffer ring: 1,024 buffers of 4 KiB, 4 MiB per
 // poller, mapped outside the Go heap. A buffer is busy only from the
@@ -148,15 +156,43 @@ func (r *ring) cancelReceiveLocked(op *FDOperator) error {
 	return nil
 }
 
+// dropReceive cancels op's receive for a detach, waits until the kernel is
+// done with it, and gives its hold back; see above. Where the synchronous
+// cancel fails, it cancels the slow way and the last completion gives the
+// hold back. The caller of a detach holds the fd itself (acquireFD, or a
+// close's own hold), so this release never finalizes. Called with op.mu held.
+func (r *ring) dropReceive(op *FDOperator) error {
+	seq := op.uring.recvSeq
+	if err := r.SyncCancel(userData(ringRecv, op.index, seq)); err != nil {
+		r.sqMu.Lock()
+		defer r.sqMu.Unlock()
+		if err := r.cancelReceiveLocked(op); err != nil {
+			return err
+		}
+		return r.submitLocked()
+	}
+	op.uring.receiving = false
+	op.uring.dropped = seq
+	op.uring.recvSeq++
+	op.owner.(Receiver).ReleaseFD()
+	return nil
+}
+
 // ringReceived handles one completion of op's receive; see the table above.
 // The receive's hold keeps op's owner from finalizing, so op is not freed,
-// nor its owner replaced, before this runs for the last completion.
+// nor its owner replaced, before this runs for the last completion; a dead
+// receive's completion (dropped, or of an earlier owner) only gives its
+// buffer back.
 func (p *Poller) ringReceived(op *FDOperator, cqe *sys.UringCQE) {
 	r := p.ring
-	// The load pairs with the atomic add of the Control that armed the
-	// receive (publish), so the owner set before it is seen here.
-	op.gen.Load()
-	rcv, _ := op.owner.(Receiver)
+	seq := uint32(cqe.UserData)
+	op.mu.Lock() // also pairs with the Control that armed the receive: its owner is seen
+	live := int32(seq-op.uring.floor) >= 0 && seq != op.uring.dropped
+	op.mu.Unlock()
+	var rcv Receiver
+	if live {
+		rcv, _ = op.owner.(Receiver)
+	}
 	if cqe.Flags&sys.UringCQEFBuffer != 0 {
 		bid := uint16(cqe.Flags >> sys.UringCQEBufferShift)
 		if rcv != nil && cqe.Res > 0 {

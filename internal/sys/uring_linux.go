@@ -50,9 +50,10 @@ const (
 
 // io_uring_register opcodes.
 const (
-	uringRegisterEventfd  = 4
-	uringRegisterProbe    = 8
-	uringRegisterPbufRing = 22
+	uringRegisterEventfd    = 4
+	uringRegisterProbe      = 8
+	uringRegisterPbufRing   = 22
+	uringRegisterSyncCancel = 24
 )
 
 // Ring flags the kernel and the application share.
@@ -250,6 +251,35 @@ func (r *Ring) RegisterEventfd(fd int) error {
 		return os.NewSyscallError("io_uring_register", e)
 	}
 	return nil
+}
+
+// uringSyncCancelReg is struct io_uring_sync_cancel_reg.
+type uringSyncCancelReg struct {
+	Addr    uint64 // the user_data to cancel
+	Fd      int32
+	Flags   uint32
+	Timeout unix.Timespec // {-1, -1}: no limit
+	Opcode  uint8
+	_       [7]uint8
+	_       [3]uint64
+}
+
+// SyncCancel cancels the request whose user_data is userData and returns
+// once it has completed (IORING_REGISTER_SYNC_CANCEL, 6.0); its last
+// completion is then in the ring or on its way. ENOENT, a request already
+// done, is not an error.
+func (r *Ring) SyncCancel(userData uint64) error {
+	reg := uringSyncCancelReg{Addr: userData, Fd: -1, Timeout: unix.Timespec{Sec: -1, Nsec: -1}}
+	for {
+		_, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.Fd), uringRegisterSyncCancel, uintptr(unsafe.Pointer(&reg)), 1, 0, 0)
+		switch e {
+		case 0, unix.ENOENT, unix.EALREADY:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return os.NewSyscallError("io_uring_register sync cancel", e)
+	}
 }
 
 // uringProbeOps is how many operation codes a probe asks about.
