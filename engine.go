@@ -20,11 +20,13 @@ const (
 	// EngineEpoll is the readiness engine: epoll on Linux, kqueue on BSD and
 	// macOS. It is the default.
 	EngineEpoll Engine = 1
-	// EngineIOURing is the io_uring engine, on Linux 5.18 or later. Readiness
-	// (listeners, connects in progress, full sockets, UDP) is a one-shot poll
-	// submitted to the ring and armed again after each event, and an idle
-	// poller parks on an eventfd the ring signals, without holding a thread.
-	// Where the kernel refuses io_uring (older than 5.18,
+	// EngineIOURing is the io_uring engine, on Linux 6.0 or later. A
+	// connection's input arrives by multishot receive into buffers the
+	// poller provides, without read system calls; readiness (listeners,
+	// connects in progress, full sockets, UDP) is a one-shot poll submitted
+	// to the ring and armed again after each event; an idle poller parks on
+	// an eventfd the ring signals, without holding a thread. Writes are the
+	// epoll engine's. Where the kernel refuses io_uring (older than 6.0,
 	// kernel.io_uring_disabled, a seccomp profile) or on another system, the
 	// pollers fall back to EngineEpoll: the library logs it once, at warning
 	// level, and Metrics.EngineFallback reports it.

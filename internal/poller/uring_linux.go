@@ -23,8 +23,8 @@ import (
 //     like epoll's: a handler that stops early loses nothing, and every
 //     OnRead/OnWrite/Inputs path works unchanged. (A multishot poll would
 //     be edge-triggered, and lose a partly drained socket.)
-//   - An interest change or a detach removes the armed poll
-//     (IORING_OP_POLL_REMOVE) and arms a new one. Every arm takes a new
+//   - An interest change or a detach cancels the armed poll
+//     (IORING_OP_ASYNC_CANCEL) and arms a new one. Every arm takes a new
 //     sequence number, carried in the completion's user_data, so a
 //     completion of a poll that was replaced, removed or belongs to a freed
 //     operator is dropped, the way a stale generation is under epoll.
@@ -45,7 +45,8 @@ import (
 // detaches before closing and disarm submits the queue, with the removal
 // after it, before it returns (Control holds op.mu throughout).
 //
-// Kernel floor: 6.0, for the multishot receive (uring_recv_linux.go); the
+// Kernel floor: 6.0, for the multishot receive and the synchronous cancel
+// (uring_recv_linux.go); the
 // rest is older: provided-buffer rings 5.19, IORING_SETUP_SUBMIT_ALL 5.18,
 // the wait timeout IORING_FEAT_EXT_ARG 5.11, IORING_CQ_EVENTFD_DISABLED 5.8,
 // the probe 5.6. On an older kernel setup fails and the poller falls back
@@ -61,15 +62,14 @@ const (
 
 // The user_data of an SQE, returned in its completion:
 //
-//	bits 56–63  kind (ringWake, ringPoll, ringRemove)
+//	bits 56–63  kind (ringWake, ringPoll, ringRecv, ringCancel)
 //	bits 32–55  the operator's index in the table
 //	bits  0–31  the operator's arm sequence (uringOp.seq)
 const (
 	ringWake   uint64 = 1
 	ringPoll   uint64 = 2
-	ringRemove uint64 = 3
-	ringRecv   uint64 = 4 // a multishot receive (uring_recv_linux.go)
-	ringCancel uint64 = 5
+	ringRecv   uint64 = 3 // a multishot receive (uring_recv_linux.go)
+	ringCancel uint64 = 4
 
 	ringIndexMask = 1<<24 - 1
 )
@@ -147,7 +147,7 @@ func (r *ring) setup() error {
 	if r.Features&sys.UringFeatExtArg == 0 {
 		return os.NewSyscallError("io_uring_setup: IORING_FEAT_EXT_ARG", unix.ENOTSUP)
 	}
-	if err := r.Supports(sys.UringOpNop, sys.UringOpPollAdd, sys.UringOpPollRemove); err != nil {
+	if err := r.Supports(sys.UringOpNop, sys.UringOpPollAdd, sys.UringOpAsyncCancel); err != nil {
 		return err
 	}
 	fd, err := sys.Eventfd()
@@ -257,16 +257,26 @@ func (r *ring) pollLocked(op *FDOperator, in interest) error {
 // removeLocked queues the removal of op's armed poll; its completion, and
 // the removed poll's, are dropped. Called with op.mu and sqMu held.
 func (r *ring) removeLocked(op *FDOperator) error {
+	if err := r.cancelLocked(userData(ringPoll, op.index, op.uring.seq)); err != nil {
+		return err
+	}
+	op.uring.polling = false
+	op.uring.seq++
+	return nil
+}
+
+// cancelLocked queues an IORING_OP_ASYNC_CANCEL of the request whose
+// user_data is target; the cancel's own completion says nothing the
+// sequences do not, and is dropped. Called with sqMu held.
+func (r *ring) cancelLocked(target uint64) error {
 	sqe, err := r.sqeLocked()
 	if err != nil {
 		return err
 	}
-	sqe.Opcode = sys.UringOpPollRemove
+	sqe.Opcode = sys.UringOpAsyncCancel
 	sqe.Fd = -1
-	sqe.Addr = userData(ringPoll, op.index, op.uring.seq)
-	sqe.UserData = userData(ringRemove, op.index, op.uring.seq)
-	op.uring.polling = false
-	op.uring.seq++
+	sqe.Addr = target
+	sqe.UserData = ringCancel << 56
 	return nil
 }
 
@@ -317,7 +327,7 @@ func (r *ring) disarm(op *FDOperator) error {
 		return nil
 	}
 	r.sqMu.Lock()
-	err := error(nil)
+	var err error
 	if op.uring.polling {
 		err = r.removeLocked(op)
 	}
@@ -413,9 +423,9 @@ func (r *ring) park(msec int) (int, error) {
 	return r.reap()
 }
 
-// ringDispatch handles the completions of the last wait. Only poll
-// completions carry events; a NOP's woke the poller, a removal's says
-// nothing the arm sequence does not.
+// ringDispatch handles the completions of the last wait. Only polls and
+// receives carry events; a NOP's woke the poller, a cancel's says nothing
+// the sequences do not.
 func (p *Poller) ringDispatch(n int) {
 	for i := range p.ring.cqes[:n] {
 		cqe := &p.ring.cqes[i]

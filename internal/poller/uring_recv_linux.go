@@ -62,7 +62,7 @@ func (r *ring) setupReceive() error {
 	if !kernelAtLeast(6, 0) {
 		return os.NewSyscallError("io_uring: multishot receive needs Linux 6.0", unix.ENOTSUP)
 	}
-	if err := r.Supports(sys.UringOpRecv, sys.UringOpAsyncCancel); err != nil {
+	if err := r.Supports(sys.UringOpRecv); err != nil {
 		return err
 	}
 	bufs, err := r.RegisterBufRing(recvGroup, recvBuffers, recvBufferSize)
@@ -143,14 +143,9 @@ func (r *ring) receiveLocked(op *FDOperator) error {
 // completion still arrives, and gives the hold back. Called with op.mu and
 // sqMu held.
 func (r *ring) cancelReceiveLocked(op *FDOperator) error {
-	sqe, err := r.sqeLocked()
-	if err != nil {
+	if err := r.cancelLocked(userData(ringRecv, op.index, op.uring.recvSeq)); err != nil {
 		return err
 	}
-	sqe.Opcode = sys.UringOpAsyncCancel
-	sqe.Fd = -1
-	sqe.Addr = userData(ringRecv, op.index, op.uring.recvSeq)
-	sqe.UserData = userData(ringCancel, op.index, op.uring.recvSeq)
 	op.uring.receiving = false
 	op.uring.recvSeq++
 	return nil

@@ -14,7 +14,6 @@ import (
 const (
 	UringOpNop         = 0
 	UringOpPollAdd     = 6
-	UringOpPollRemove  = 7
 	UringOpAsyncCancel = 14
 	UringOpRecv        = 27
 )
