@@ -125,9 +125,10 @@ type ring struct {
 // threads that make system calls all the time under load, so the work
 // runs at their next kernel entry without the interrupt; a sleeping thread
 // is still woken. Measured at 64 B x 1,000 (GOMAXPROCS=1, pinned): 17.0
-// µs/req without it against 10.2-15.0 with it, epoll 10.8-13.2 in the
-// same runs (the machine was shared; bench/results/2026-12-06T211506Z-quick
-// has the run without it).
+// µs/req without it (epoll 11.0 in the same run,
+// bench/results/2026-12-06T211506Z-quick-uring-nocoop) against 15.9 with
+// it (epoll 13.4, bench/results/2026-12-06T214106Z-quick-uring); the
+// machine was shared, so compare within a run.
 func (p *Poller) openRing() error {
 	rg, err := sys.UringSetup(ringSQEntries, ringCQEntries, sys.UringSetupSubmitAll|sys.UringSetupCoopTaskrun)
 	if err != nil {
