@@ -207,8 +207,14 @@ func (p *Poller) ringReceived(op *FDOperator, cqe *sys.UringCQE) {
 		return
 	}
 	op.mu.Lock()
+	if seq == op.uring.dropped {
+		// A detach dropped the receive after we looked, and gave its hold
+		// back already.
+		op.mu.Unlock()
+		return
+	}
 	var err error
-	if op.uring.receiving && op.uring.recvSeq == uint32(cqe.UserData) {
+	if op.uring.receiving && op.uring.recvSeq == seq {
 		op.uring.receiving = false
 		// It ended on its own: the kernel stops a multishot receive when
 		// the ring ran out of buffers (ENOBUFS; the ones this batch gave
