@@ -225,12 +225,20 @@ func (b *UnsafeLinkBuffer) MallocLen() int {
 // room, a node of bookSize bytes (at most maxSize) is linked. The space is
 // not readable until bookAck. Writer side.
 func (b *UnsafeLinkBuffer) book(bookSize, maxSize int) []byte {
+	want := max(min(bookSize, maxSize), 1)
+	return b.bookSized(want, want, maxSize)
+}
+
+// bookSized is book with the two sizes apart: the tail is used if it has
+// room for need bytes, else a node of size bytes is linked. A copy into the
+// buffer (the io_uring engine's input) books with need 1, so it fills the
+// tail's room before it takes a new node. Writer side.
+func (b *UnsafeLinkBuffer) bookSized(need, size, maxSize int) []byte {
 	if b.closed || maxSize <= 0 {
 		return nil
 	}
 	b.beginWrite()
-	want := max(min(bookSize, maxSize), 1)
-	t := b.growSized(want, want)
+	t := b.growSized(need, size)
 	p := t.buf[t.end : t.end+min(t.room(), maxSize)]
 	b.booked = len(p)
 	return p
