@@ -37,15 +37,15 @@ var wakeValue = [8]byte{1}
 
 // backend is the epoll state of a Poller.
 //
-// An idle poller does not block its thread in epoll_wait. The epoll fd is
-// itself pollable, so it is registered with the Go runtime's own poller
+// An idle poller does not block its thread in epoll_wait for long. The epoll
+// fd is itself pollable, so it is registered with the Go runtime's own poller
 // (os.NewFile on the non-blocking fd) and the idle poller parks on it through
 // RawConn.Read, like a goroutine blocked in net.Conn.Read. A thread blocked
 // in epoll_wait(-1) would keep its P in syscall state until sysmon retakes it
 // (20 µs to 10 ms), and at GOMAXPROCS=1 every goroutine woken meanwhile, the
 // handlers and the clients of an in-process test alike, would wait that long.
-// Measured: the 1-connection echo round trip at GOMAXPROCS=1 fell from about
-// 100 µs to BenchmarkEcho's figure in the commit that made this change.
+// Before it parks it lingers in epoll_wait for at most lingerMsec, unless
+// that was seen to hold the P from its own events (linger.go).
 //
 // With EngineIOURing, ring is set and every method below hands over to
 // uring_linux.go; the epoll fields stay unused. One predictable branch per
@@ -62,6 +62,7 @@ type backend struct {
 	wakeBuf [8]byte
 	waited  int   // events of the last parked wait
 	waitErr error // its error
+	linger  lingerPolicy
 }
 
 // open creates the epoll instance and the eventfd that Trigger writes to.
@@ -104,6 +105,7 @@ func (p *Poller) open() error {
 }
 
 // wait returns the ready events. With msec 0 it only looks; otherwise it
+// lingers in epoll_wait when lingerPolicy allows it (see linger.go), then
 // parks until events arrive or msec passes (msec < 0: no limit).
 func (p *Poller) wait(msec int) (int, error) {
 	if p.ring != nil {
@@ -112,19 +114,16 @@ func (p *Poller) wait(msec int) (int, error) {
 	if msec == 0 {
 		return sys.EpollWait(p.epfd, p.events, 0)
 	}
-	// Linger: wait in epoll_wait itself for a moment before parking on
-	// the runtime's poller. At light load the next event usually comes
-	// within it, and is then taken without the park, the runtime's own
-	// epoll wait and the thread wake-ups around them (issue #19: at 10k
-	// req/s over 1,000 connections, 2.8 context switches and 58 us of CPU
-	// per request, against 1.0 and 33 with the linger). The wait is a
-	// blocking system call, so the runtime hands the P on (sysmon retakes
-	// it) if other goroutines need it meanwhile; it is bounded, so a
-	// goroutine woken by a timer waits at most that long on one P.
-	if linger := idleLinger; msec < 0 || msec > linger {
-		if n, err := sys.EpollWait(p.epfd, p.events, linger); n > 0 || err != nil {
+	lingered := false
+	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) {
+		// A blocking system call: the runtime hands the P on (sysmon retakes
+		// it) if other goroutines need it meanwhile, and it is bounded, so
+		// one woken meanwhile waits at most that long.
+		if n, err := sys.EpollWait(p.epfd, p.events, lingerMsec); n > 0 || err != nil {
 			return n, err
 		}
+		p.linger.expired(monoNow())
+		lingered = true
 	}
 	deadline := time.Time{}
 	if msec > 0 {
@@ -135,6 +134,9 @@ func (p *Poller) wait(msec int) (int, error) {
 	}
 	p.waited, p.waitErr = 0, nil
 	err := p.epollRaw.Read(p.waitReady)
+	if lingered {
+		p.linger.parked(monoNow(), p.waited)
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, nil
 	}
@@ -237,7 +239,3 @@ func (p *Poller) release() error {
 	}
 	return errors.Join(sys.Close(p.wakefd), p.epollFile.Close())
 }
-
-// idleLinger is how long, in milliseconds, an idle poller waits in
-// epoll_wait itself before it parks on the runtime's poller; see wait.
-const idleLinger = 1

@@ -209,21 +209,17 @@ func (p *Poller) Wait() error {
 	return err
 }
 
-// loop waits with a zero timeout while events keep coming and blocks only when
-// idle, so a busy poller never pays for giving up its thread.
+// loop waits for events and dispatches them, forever. There is no separate
+// zero-timeout look after a busy batch: a wait with a timeout returns at once
+// when events are pending, without arming a timer, so the look would only add
+// a system call to every request that finds the poller idle after its batch
+// (the common case at light load).
 func (p *Poller) loop() error {
-	busy := false
 	for !p.closing.Load() {
 		msec := p.runTicker()
-		if busy {
-			msec = 0
-		} else {
-			p.sleeping.Store(true)
-		}
+		p.sleeping.Store(true)
 		n, err := p.wait(msec)
-		if !busy {
-			p.sleeping.Store(false)
-		}
+		p.sleeping.Store(false)
 		if err != nil {
 			return err
 		}
@@ -238,7 +234,6 @@ func (p *Poller) loop() error {
 			// preemption, and every handler would wait that long.
 			runtime.Gosched()
 		}
-		busy = n > 0
 	}
 	return nil
 }

@@ -383,7 +383,8 @@ func (r *ring) reap() (int, error) {
 
 // ringWait is wait for the io_uring engine: submit the queued re-arms, take
 // the completions, and when there are none and msec allows, linger in
-// io_uring_enter for a moment (see wait in epoll_linux.go), then park.
+// io_uring_enter for a moment when lingerPolicy lets it (linger_linux.go,
+// as wait in epoll_linux.go does), then park.
 func (p *Poller) ringWait(msec int) (int, error) {
 	r := p.ring
 	if err := r.flush(); err != nil {
@@ -392,15 +393,22 @@ func (p *Poller) ringWait(msec int) (int, error) {
 	if n, err := r.reap(); n > 0 || err != nil || msec == 0 {
 		return n, err
 	}
-	if linger := idleLinger; msec < 0 || msec > linger {
-		if _, err := r.EnterTimeout(0, linger); err != nil {
+	lingered := false
+	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) {
+		if _, err := r.EnterTimeout(0, lingerMsec); err != nil {
 			return 0, err
 		}
 		if n, err := r.reap(); n > 0 || err != nil {
 			return n, err
 		}
+		p.linger.expired(monoNow())
+		lingered = true
 	}
-	return r.park(msec)
+	n, err := r.park(msec)
+	if lingered {
+		p.linger.parked(monoNow(), n)
+	}
+	return n, err
 }
 
 // park waits on the eventfd through the runtime's poller until a completion
