@@ -200,17 +200,36 @@ func (sess *udpSession) receive(p []byte) {
 		sess.sock.l.dropped.Add(1)
 		return
 	}
+	if hook := testHookUDPQueueing.Load(); hook != nil {
+		(*hook)(sess)
+	}
 	d := bufpool.Get(len(p))[:len(p)]
 	copy(d, p)
 	sess.queue = append(sess.queue, d)
 	sess.queuedBytes += len(d)
 	sess.queued.Add(1)
+	// The reader empties the window without mu, then looks at queued
+	// (advance). If it emptied the window after the look above but looked
+	// at queued before the Add, nobody would move d in: the reader would
+	// wait for it until its deadline. Looking at the window again after the
+	// Add closes the gap: one of the two sides sees the other's store.
+	if c.inputBuffer.Len() == 0 {
+		length, head := sess.shiftLocked()
+		sess.mu.Unlock()
+		bufpool.Put(head)
+		c.onInput(length)
+		return
+	}
 	sess.mu.Unlock()
 	c.touch()
 	if c.onRequest.Load() != nil {
 		c.kickHandler()
 	}
 }
+
+// testHookUDPQueueing, when set, runs in receive between its look at the
+// window and the queueing of the datagram, so a test can put a reader there.
+var testHookUDPQueueing atomic.Pointer[func(*udpSession)]
 
 // fillLocked copies datagram p into the empty window and returns the
 // readable length. Called with mu held, by the side that owns the window.
@@ -241,7 +260,18 @@ func (sess *udpSession) advance() {
 		sess.mu.Unlock()
 		return
 	}
-	d := sess.queue[0]
+	length, d := sess.shiftLocked()
+	sess.mu.Unlock()
+	bufpool.Put(d)
+	c.onInput(length)
+}
+
+// shiftLocked moves the first queued datagram into the empty window and
+// returns the readable length and the datagram's memory, for the caller to
+// put back in the pool once mu is released. Called with mu held and the
+// queue not empty.
+func (sess *udpSession) shiftLocked() (length int, d []byte) {
+	d = sess.queue[0]
 	sess.queue[0] = nil
 	sess.queue = sess.queue[1:]
 	if len(sess.queue) == 0 {
@@ -249,10 +279,7 @@ func (sess *udpSession) advance() {
 	}
 	sess.queuedBytes -= len(d)
 	sess.queued.Add(-1)
-	length := sess.fillLocked(d)
-	sess.mu.Unlock()
-	bufpool.Put(d)
-	c.onInput(length)
+	return sess.fillLocked(d), d
 }
 
 // The layer hooks: the front end reads the window and asks for the next

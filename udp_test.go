@@ -370,3 +370,69 @@ func TestUDPListenErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestUDPSessionQueueingRacesEmptiedWindow puts the reader where the poller
+// used to lose a datagram: the poller saw the window full and went to queue
+// the next datagram; meanwhile the reader emptied the window, found nothing
+// queued, and began to wait for more. The datagram must reach that waiting
+// reader, not sit in the queue until its deadline.
+func TestUDPSessionQueueingRacesEmptiedWindow(t *testing.T) {
+	checkNoFDLeak(t)
+	l := newUDPListener(t)
+	c := dialUDP(t, l)
+	if _, err := c.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sess := conn.(*udpSession)
+	// Accept may return before the poller put the first datagram in.
+	for deadline := time.Now().Add(2 * time.Second); sess.inputBuffer.Len() != len("first"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("window holds %d bytes; want the first datagram's %d", sess.inputBuffer.Len(), len("first"))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan string, 1)
+	hookRan := false
+	hook := func(s *udpSession) {
+		if s != sess {
+			return
+		}
+		hookRan = true
+		buf := make([]byte, 16)
+		n, err := sess.Read(buf)
+		if err != nil || string(buf[:n]) != "first" {
+			t.Errorf("first Read = %q, %v; want \"first\"", buf[:n], err)
+		}
+		go func() {
+			_ = sess.SetReadDeadline(time.Now().Add(time.Second))
+			n, err := sess.Read(buf)
+			if err != nil {
+				second <- err.Error()
+				return
+			}
+			second <- string(buf[:n])
+		}()
+		// Return to the poller's side only once the reader waits.
+		for deadline := time.Now().Add(time.Second); sess.waitReadSize.Load() == 0; {
+			if time.Now().After(deadline) {
+				t.Error("the second Read never began to wait")
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	testHookUDPQueueing.Store(&hook)
+	sess.receive([]byte("second")) // as the poller would, while "first" is in the window
+	testHookUDPQueueing.Store(nil)
+	if !hookRan {
+		t.Fatal("receive did not queue the datagram behind the first")
+	}
+	if got := <-second; got != "second" {
+		t.Fatalf("second Read = %q; want \"second\"", got)
+	}
+}
