@@ -95,7 +95,9 @@ func ExampleNewDialer() {
 
 // A Connection is a net.Conn and a zero-copy Reader and Writer at once, so
 // one connection can be handed to code of either kind. Close callbacks run
-// once, on the goroutine that closed it.
+// once, after the close: on the goroutine that closed it, or, when a poller
+// was still reading the connection at that moment, on the runner as soon as
+// it is done, so wait for a callback's effect rather than assume it.
 //
 // Mind one overlap: the net.Conn method Write sends at once, but the
 // connection's WriteString is the zero-copy Writer's and sends nothing until
@@ -109,8 +111,10 @@ func ExampleConnection() {
 	if err != nil {
 		panic(err)
 	}
+	callbackDone := make(chan struct{})
 	_ = c.AddCloseCallback(func(c netpoll.Connection) error {
 		fmt.Println("closed; active:", c.IsActive())
+		close(callbackDone)
 		return nil
 	})
 	_ = c.SetReadTimeout(5 * time.Second)
@@ -131,6 +135,11 @@ func ExampleConnection() {
 	_ = r.Release()
 	fmt.Println("active:", c.IsActive())
 	_ = c.Close()
+	select {
+	case <-callbackDone:
+	case <-time.After(5 * time.Second):
+		fmt.Println("the close callback did not run")
+	}
 	// Output:
 	// "first line\n"
 	// "second line\n"
