@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ccb70390/netpoll/internal/poller"
 )
 
 // The runner calls OnConnect and OnRequest off the poller goroutine. By
@@ -41,6 +43,7 @@ var defaultRun func(ctx context.Context, f func())
 func init() {
 	defaultRun = defaultPool.run
 	runnerFunc.Store(&defaultRun)
+	poller.HandoffPending = defaultPool.called.Load
 }
 
 // runHandler hands c.handle to the runner. The default pool queues the
@@ -103,7 +106,10 @@ type workerPool struct {
 	mu     sync.Mutex
 	tasks  taskQueue // guarded by mu
 	idle   []*worker // guarded by mu; most recently parked last
-	called bool      // guarded by mu; a worker was woken or started and has not reached the queue yet
+	// called: a worker was woken or started and has not reached the queue
+	// yet, so it is runnable. Written under mu; read without it by the
+	// pollers (handoffPending).
+	called atomic.Bool
 	live   int       // guarded by mu; workers started and not yet gone
 
 	idleTime time.Duration // guarded by mu; 0 means workerIdleTime (tests shorten it)
@@ -140,7 +146,7 @@ func (t task) run() {
 func (wp *workerPool) push(t task) {
 	wp.mu.Lock()
 	wp.tasks.push(t)
-	if wp.called {
+	if wp.called.Load() {
 		wp.mu.Unlock()
 		return
 	}
@@ -150,7 +156,7 @@ func (wp *workerPool) push(t task) {
 // callLocked marks a worker called and wakes it, or starts one when none is
 // idle. It unlocks mu.
 func (wp *workerPool) callLocked() {
-	wp.called = true
+	wp.called.Store(true)
 	if n := len(wp.idle); n > 0 {
 		w := wp.idle[n-1]
 		wp.idle[n-1] = nil
@@ -169,7 +175,7 @@ func (wp *workerPool) callLocked() {
 // can recognise a parked worker by its top function.
 func (wp *workerPool) serve(w *worker) {
 	wp.mu.Lock()
-	wp.called = false
+	wp.called.Store(false)
 	for {
 		t, ok := wp.tasks.pop()
 		if !ok {
@@ -180,10 +186,10 @@ func (wp *workerPool) serve(w *worker) {
 				return
 			}
 			wp.mu.Lock()
-			wp.called = false
+			wp.called.Store(false)
 			continue
 		}
-		if wp.tasks.n > 0 && !wp.called {
+		if wp.tasks.n > 0 && !wp.called.Load() {
 			wp.callLocked()
 		} else {
 			wp.mu.Unlock()

@@ -124,7 +124,7 @@ func TestWorkerPoolBurstUsesTwoWorkers(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		wp.mu.Lock()
-		idle, called := len(wp.idle), wp.called
+		idle, called := len(wp.idle), wp.called.Load()
 		wp.mu.Unlock()
 		if !called && idle > 0 || time.Now().After(deadline) {
 			if idle > 2 {
@@ -360,7 +360,7 @@ func (wp *workerPool) drain() {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		wp.mu.Lock()
-		settled := !wp.called && wp.tasks.n == 0 && len(wp.idle) == wp.live
+		settled := !wp.called.Load() && wp.tasks.n == 0 && len(wp.idle) == wp.live
 		if settled || time.Now().After(deadline) {
 			idle := wp.idle
 			wp.idle = nil

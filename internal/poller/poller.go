@@ -20,7 +20,6 @@ package poller
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,6 +102,10 @@ const (
 // scratchLen is how many buffers one readv or writev of the Inputs/Outputs
 // paths passes at most.
 const scratchLen = 64
+
+// testHookBeforeWait, when set by a test, runs on the poller goroutine
+// after each batch, before the next wait.
+var testHookBeforeWait func()
 
 // ticker is a periodic callback of the poller goroutine.
 type ticker struct {
@@ -232,7 +235,10 @@ func (p *Poller) loop() error {
 			// next wait returns events again at once, so without this yield a
 			// poller at GOMAXPROCS=1 would keep the P until the runtime's 10 ms
 			// preemption, and every handler would wait that long.
-			runtime.Gosched()
+			p.yieldToHandoffs()
+		}
+		if testHookBeforeWait != nil {
+			testHookBeforeWait()
 		}
 	}
 	return nil

@@ -1,0 +1,83 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
+package poller
+
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ccb70390/netpoll/internal/sys"
+)
+
+// At GOMAXPROCS=1 a poller that wakes a goroutine from a callback must not
+// begin its next wait (and its linger, which holds the P) before that
+// goroutine has run. The woken goroutine here is also the source of the
+// poller's next event, as a client in the same process would be: a poller
+// that waits first holds the P from its own next event.
+func TestWaitFollowsTheGoroutinesABatchWoke(t *testing.T) {
+	const rounds = 3000
+	var pending atomic.Bool
+	var waits, early atomic.Int64
+	prevProcs := runtime.GOMAXPROCS(1)
+	HandoffPending = pending.Load
+	testHookBeforeWait = func() {
+		waits.Add(1)
+		if pending.Load() {
+			early.Add(1)
+		}
+	}
+	// Registered first, so it runs after the poller has stopped.
+	t.Cleanup(func() {
+		HandoffPending, testHookBeforeWait = nil, nil
+		runtime.GOMAXPROCS(prevProcs)
+	})
+	p := startPoller(t)
+	a, b := newSocketPair(t)
+	woken := make(chan struct{}, 1)
+	register(t, p, a, PollReadable, func(op *FDOperator) {
+		op.OnRead = func(Poll) error {
+			var buf [16]byte
+			if n, _ := sys.Read(a, buf[:]); n > 0 {
+				pending.Store(true)
+				woken <- struct{}{}
+			}
+			return nil
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < rounds; i++ {
+			select {
+			case <-woken:
+			case <-time.After(5 * time.Second):
+				done <- errTimeout
+				return
+			}
+			pending.Store(false)
+			if i+1 < rounds {
+				if _, err := sys.Write(b, []byte{1}); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	if _, err := sys.Write(b, []byte{1}); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+	if n := early.Load(); n > 0 {
+		t.Errorf("%d of %d waits began while the goroutine the batch woke had not run", n, waits.Load())
+	}
+}
+
+var errTimeout = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "no wake-up within 5s" }
