@@ -103,14 +103,14 @@ const (
 
 // workerPool is the default runner.
 type workerPool struct {
-	mu     sync.Mutex
-	tasks  taskQueue // guarded by mu
-	idle   []*worker // guarded by mu; most recently parked last
+	mu    sync.Mutex
+	tasks taskQueue // guarded by mu
+	idle  []*worker // guarded by mu; most recently parked last
 	// called: a worker was woken or started and has not reached the queue
 	// yet, so it is runnable. Written under mu; read without it by the
 	// pollers (handoffPending).
 	called atomic.Bool
-	live   int       // guarded by mu; workers started and not yet gone
+	live   int // guarded by mu; workers started and not yet gone
 
 	idleTime time.Duration // guarded by mu; 0 means workerIdleTime (tests shorten it)
 	retire   *time.Timer   // guarded by mu; runs retireIdle, made on first use
