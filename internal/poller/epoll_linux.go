@@ -44,8 +44,10 @@ var wakeValue = [8]byte{1}
 // in epoll_wait(-1) would keep its P in syscall state until sysmon retakes it
 // (20 µs to 10 ms), and at GOMAXPROCS=1 every goroutine woken meanwhile, the
 // handlers and the clients of an in-process test alike, would wait that long.
-// Before it parks it lingers in epoll_wait for at most lingerMsec, unless
-// that was seen to hold the P from its own events (linger.go).
+// Before it parks it lingers in epoll_wait until a tick of its linger timer
+// finds it idle (lingertick_linux.go), unless lingering was seen to hold the
+// P from its own events (linger_linux.go). Each poller so has three fds: the
+// epoll instance, the wake-up eventfd and the linger timerfd.
 //
 // With EngineIOURing, ring is set and every method below hands over to
 // uring_linux.go; the epoll fields stay unused. One predictable branch per
@@ -63,6 +65,7 @@ type backend struct {
 	waited  int   // events of the last parked wait
 	waitErr error // its error
 	linger  lingerPolicy
+	ticker  lingerTicker
 }
 
 // open creates the epoll instance and the eventfd that Trigger writes to.
@@ -94,6 +97,11 @@ func (p *Poller) open() error {
 		file.Close()
 		return err
 	}
+	if err := p.ticker.open(epfd); err != nil {
+		sys.Close(wakefd)
+		file.Close()
+		return err
+	}
 	p.epfd, p.wakefd, p.epollFile, p.epollRaw = epfd, wakefd, file, raw
 	p.events = make([]sys.EpollEvent, maxEvents)
 	// Made once: a closure made per wait would allocate.
@@ -105,8 +113,9 @@ func (p *Poller) open() error {
 }
 
 // wait returns the ready events. With msec 0 it only looks; otherwise it
-// lingers in epoll_wait when lingerPolicy allows it (see linger.go), then
-// parks until events arrive or msec passes (msec < 0: no limit).
+// lingers in epoll_wait when lingerPolicy allows it (see linger_linux.go),
+// bounded by the ticks of lingerTicker (lingertick_linux.go), then parks
+// until events arrive or msec passes (msec < 0: no limit).
 func (p *Poller) wait(msec int) (int, error) {
 	if p.ring != nil {
 		return p.ringWait(msec)
@@ -117,13 +126,22 @@ func (p *Poller) wait(msec int) (int, error) {
 	lingered := false
 	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) {
 		// A blocking system call: the runtime hands the P on (sysmon retakes
-		// it) if other goroutines need it meanwhile, and it is bounded, so
-		// one woken meanwhile waits at most that long.
-		if n, err := sys.EpollWait(p.epfd, p.events, lingerMsec); n > 0 || err != nil {
+		// it) if other goroutines need it meanwhile, and the next tick ends
+		// it, so one woken meanwhile waits at most one tick.
+		if err := p.ticker.start(); err != nil {
+			return 0, err
+		}
+		n, err := sys.EpollWait(p.epfd, p.events, -1)
+		if err != nil || !p.ticker.expired(p.events[:n]) {
 			return n, err
+		}
+		if err := p.ticker.stop(); err != nil {
+			return 0, err
 		}
 		p.linger.expired(monoNow())
 		lingered = true
+	} else if err := p.ticker.stop(); err != nil {
+		return 0, err
 	}
 	deadline := time.Time{}
 	if msec > 0 {
@@ -159,6 +177,10 @@ func (p *Poller) dispatch(n int) {
 		ev := &p.events[i]
 		if ev.Fd == wakeIndex {
 			p.drainWake()
+			continue
+		}
+		if ev.Fd == tickIndex {
+			p.ticker.clear() // it only ends the wait
 			continue
 		}
 		op := p.ops.get(ev.Fd)
@@ -237,5 +259,5 @@ func (p *Poller) release() error {
 	if p.ring != nil {
 		return p.ring.close()
 	}
-	return errors.Join(sys.Close(p.wakefd), p.epollFile.Close())
+	return errors.Join(sys.Close(p.ticker.fd), sys.Close(p.wakefd), p.epollFile.Close())
 }

@@ -2,12 +2,13 @@ package poller
 
 import "time"
 
-// An idle poller first lingers: it waits in the kernel (epoll_wait with a
-// short timeout) while its goroutine keeps its P, because at light load the
-// next event usually comes within that time and is then taken without the
-// runtime's park and wake-up (about half the CPU per request at 10k req/s).
-// Only when the linger expires does the poller park on the runtime's own
-// poller, which frees the P.
+// An idle poller first lingers: it waits in the kernel (epoll_wait, ended
+// within lingerMsec by a periodic timer, lingertick_linux.go; io_uring_enter
+// with a timeout on that engine) while its goroutine keeps its P, because at
+// light load the next event usually comes within that time and is then
+// taken without the runtime's park and wake-up (about half the CPU per
+// request at 10k req/s). Only when a whole tick passes without events does
+// the poller park on the runtime's own poller, which frees the P.
 //
 // Holding the P has a victim, at GOMAXPROCS=1 above all: a goroutine of the
 // same process that waits on Go's net or on a timer cannot run until the
@@ -33,7 +34,8 @@ type lingerPolicy struct {
 }
 
 const (
-	// lingerMsec is how long a linger lasts.
+	// lingerMsec is the linger timer's period: a linger ends at the first
+	// tick after a whole period without events, so it lasts 1-2 periods.
 	lingerMsec = 1
 	// lingerVictimGap: a park after an expired linger that ends with events
 	// sooner than this means the events were waiting for the P.
