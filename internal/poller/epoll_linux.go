@@ -125,14 +125,13 @@ func (p *Poller) wait(msec int) (int, error) {
 	}
 	lingered := false
 	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) {
-		// A blocking system call: the runtime hands the P on (sysmon retakes
-		// it) if other goroutines need it meanwhile, and the next tick ends
-		// it, so one woken meanwhile waits at most one tick.
+		// The wait keeps the P (see lingerHoldsP); the next tick ends it,
+		// so a goroutine woken meanwhile waits at most one tick.
 		if err := p.ticker.start(); err != nil {
 			return 0, err
 		}
-		n, err := sys.EpollWait(p.epfd, p.events, -1)
-		if err != nil || !p.ticker.expired(p.events[:n]) {
+		n, err := sys.EpollWaitHoldingP(p.epfd, p.events, -1)
+		if err != nil || !p.ticker.expired(tickOnly(p.events[:n])) {
 			return n, err
 		}
 		if err := p.ticker.stop(); err != nil {

@@ -48,7 +48,7 @@ import (
 // Kernel floor: 6.0, for the multishot receive and the synchronous cancel
 // (uring_recv_linux.go); the
 // rest is older: provided-buffer rings 5.19, IORING_SETUP_SUBMIT_ALL 5.18,
-// the wait timeout IORING_FEAT_EXT_ARG 5.11, IORING_CQ_EVENTFD_DISABLED 5.8,
+// IORING_CQ_EVENTFD_DISABLED 5.8,
 // the probe 5.6. On an older kernel setup fails and the poller falls back
 // to epoll (openEngine).
 
@@ -62,7 +62,7 @@ const (
 
 // The user_data of an SQE, returned in its completion:
 //
-//	bits 56–63  kind (ringWake, ringPoll, ringRecv, ringCancel)
+//	bits 56–63  kind (ringWake, ringPoll, ringRecv, ringCancel, ringTick)
 //	bits 32–55  the operator's index in the table
 //	bits  0–31  the operator's arm sequence (uringOp.seq)
 const (
@@ -114,6 +114,10 @@ type ring struct {
 	cqes     []sys.UringCQE // the completions of the last wait
 	eventBuf [8]byte
 	bufs     *sys.BufRing // the provided buffers of the receives; set by setup
+	// ticker bounds a linger (uring_linger_linux.go); tickPolled says a
+	// poll of its timerfd is armed.
+	ticker     lingerTicker
+	tickPolled bool
 }
 
 // openRing sets up an io_uring poller. An error means the kernel refused a
@@ -135,6 +139,7 @@ func (p *Poller) openRing() error {
 		return err
 	}
 	r := &ring{Ring: rg, eventfd: -1}
+	r.ticker.fd = -1
 	if err := r.setup(); err != nil {
 		r.close()
 		return err
@@ -145,9 +150,6 @@ func (p *Poller) openRing() error {
 
 // setup checks the features the engine needs and registers the eventfd.
 func (r *ring) setup() error {
-	if r.Features&sys.UringFeatExtArg == 0 {
-		return os.NewSyscallError("io_uring_setup: IORING_FEAT_EXT_ARG", unix.ENOTSUP)
-	}
 	if err := r.Supports(sys.UringOpNop, sys.UringOpPollAdd, sys.UringOpAsyncCancel); err != nil {
 		return err
 	}
@@ -164,6 +166,9 @@ func (r *ring) setup() error {
 		return err
 	}
 	if err := r.setupReceive(); err != nil {
+		return err
+	}
+	if err := r.ticker.create(); err != nil {
 		return err
 	}
 	atomic.StoreUint32(r.CQFlags, sys.UringCQEventfdDisabled)
@@ -183,6 +188,9 @@ func (r *ring) close() error {
 		err = r.eventFile.Close()
 	} else if r.eventfd >= 0 {
 		err = sys.Close(r.eventfd)
+	}
+	if r.ticker.fd >= 0 {
+		err = errors.Join(err, sys.Close(r.ticker.fd))
 	}
 	err = errors.Join(err, r.Ring.Close())
 	if r.bufs != nil {
@@ -383,8 +391,9 @@ func (r *ring) reap() (int, error) {
 
 // ringWait is wait for the io_uring engine: submit the queued re-arms, take
 // the completions, and when there are none and msec allows, linger in
-// io_uring_enter for a moment when lingerPolicy lets it (linger_linux.go,
-// as wait in epoll_linux.go does), then park.
+// io_uring_enter until a tick finds it idle when lingerPolicy lets it
+// (linger_linux.go, uring_linger_linux.go; as wait in epoll_linux.go does),
+// then park.
 func (p *Poller) ringWait(msec int) (int, error) {
 	r := p.ring
 	if err := r.flush(); err != nil {
@@ -395,14 +404,24 @@ func (p *Poller) ringWait(msec int) (int, error) {
 	}
 	lingered := false
 	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) {
-		if _, err := r.EnterTimeout(0, lingerMsec); err != nil {
+		if err := r.lingerStart(); err != nil {
 			return 0, err
 		}
-		if n, err := r.reap(); n > 0 || err != nil {
+		if _, err := r.WaitHoldingP(); err != nil { // see lingerHoldsP
+			return 0, err
+		}
+		n, err := r.reap()
+		if err != nil || !r.ticker.expired(r.tickOnly(n)) {
 			return n, err
+		}
+		r.ticked() // its completion is taken here, not dispatched
+		if err := r.ticker.stop(); err != nil {
+			return 0, err
 		}
 		p.linger.expired(monoNow())
 		lingered = true
+	} else if err := r.ticker.stop(); err != nil {
+		return 0, err
 	}
 	n, err := r.park(msec)
 	if lingered {
@@ -440,6 +459,9 @@ func (p *Poller) ringDispatch(n int) {
 		cqe := &p.ring.cqes[i]
 		kind := cqe.UserData >> 56
 		if kind != ringPoll && kind != ringRecv {
+			if kind == ringTick {
+				p.ring.ticked() // it only ends the wait
+			}
 			continue
 		}
 		op := p.ops.get(int32(cqe.UserData >> 32 & ringIndexMask))

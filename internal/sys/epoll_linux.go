@@ -63,3 +63,24 @@ func Eventfd() (int, error) {
 	}
 	return fd, nil
 }
+
+// EpollWaitHoldingP waits like EpollWait, but through RawSyscall6: the
+// scheduler is not told, so the calling goroutine keeps its P for the
+// whole wait and sysmon never takes it. Only for a wait that something else
+// ends soon (the poller's linger timer). The runtime's preemption signal
+// still interrupts it (EINTR, returned as (0, nil)), so a stop-the-world
+// does not wait for it.
+func EpollWaitHoldingP(epfd int, events []EpollEvent, msec int) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	switch e {
+	case 0:
+		return int(r), nil
+	case unix.EINTR:
+		return 0, nil
+	default:
+		return 0, os.NewSyscallError("epoll_wait", e)
+	}
+}

@@ -38,13 +38,11 @@ const (
 const (
 	UringFeatSingleMmap = 1 << 0 // SQ and CQ rings share one mapping (5.4)
 	UringFeatNoDrop     = 1 << 1 // completions are never dropped on CQ overflow (5.5)
-	UringFeatExtArg     = 1 << 8 // io_uring_enter takes a timeout (5.11)
 )
 
 // io_uring_enter flags.
 const (
 	UringEnterGetEvents = 1 << 0
-	UringEnterExtArg    = 1 << 3
 )
 
 // io_uring_register opcodes.
@@ -108,14 +106,6 @@ type uringParams struct {
 	Resv                                                                   [3]uint32
 	SQOff                                                                  uringSQOffsets
 	CQOff                                                                  uringCQOffsets
-}
-
-// uringGeteventsArg is struct io_uring_getevents_arg, passed with UringEnterExtArg.
-type uringGeteventsArg struct {
-	Sigmask   uint64
-	SigmaskSz uint32
-	_         uint32
-	Ts        uint64
 }
 
 // Ring is one io_uring instance, mapped into this process. Its fields point
@@ -217,16 +207,11 @@ func (r *Ring) Enter(toSubmit, minComplete, flags uint32) (int, error) {
 	return enterResult(n, e)
 }
 
-// EnterTimeout submits toSubmit entries and waits up to msec milliseconds
-// for one completion (UringFeatExtArg). A timeout returns (n, nil).
-func (r *Ring) EnterTimeout(toSubmit uint32, msec int) (int, error) {
-	ts := unix.NsecToTimespec(int64(msec) * 1e6)
-	arg := uringGeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
-	n, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.Fd), uintptr(toSubmit), 1,
-		UringEnterGetEvents|UringEnterExtArg, uintptr(unsafe.Pointer(&arg)), unsafe.Sizeof(arg))
-	if e == unix.ETIME {
-		return int(n), nil
-	}
+// WaitHoldingP waits for one completion like Enter(0, 1,
+// UringEnterGetEvents), but through RawSyscall6, so the calling goroutine
+// keeps its P (see EpollWaitHoldingP).
+func (r *Ring) WaitHoldingP() (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.Fd), 0, 1, UringEnterGetEvents, 0, 0)
 	return enterResult(n, e)
 }
 
