@@ -379,3 +379,21 @@ func (wp *workerPool) drain() {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A reader the poller woke counts as pending once: the poller yields once
+// more for it, then may linger.
+func TestHandoffPendingCountsAWokenReaderOnce(t *testing.T) {
+	if handoffPending() && handoffPending() && defaultPool.called.Load() {
+		t.Skip("the default pool has a called worker right now")
+	}
+	readerWoken.Store(true)
+	if !handoffPending() {
+		t.Fatal("a woken reader is not reported as pending")
+	}
+	if readerWoken.Load() {
+		t.Fatal("the look did not clear the woken reader")
+	}
+	if handoffPending() && !defaultPool.called.Load() {
+		t.Fatal("the woken reader was reported twice")
+	}
+}

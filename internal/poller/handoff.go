@@ -14,8 +14,9 @@ import "runtime"
 // that cost 0.5 extra wake-ups and context switches per request, on a
 // second thread. So the poller yields until the handoff has been taken.
 
-// HandoffPending, when set, reports whether a goroutine the pollers woke to
-// run handlers has not started yet. Set it once, in an init function, before
+// HandoffPending, when set, reports whether a goroutine the pollers woke (a
+// worker to run handlers, a goroutine blocked in a read) may not have run
+// yet. Set it once, in an init function, before
 // any poller runs; it must be cheap (one atomic load) and must not block.
 var HandoffPending func() bool
 
