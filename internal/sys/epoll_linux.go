@@ -44,6 +44,11 @@ func EpollWait(epfd int, events []EpollEvent, msec int) (int, error) {
 	} else {
 		r, _, e = unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), ptr, uintptr(len(events)), uintptr(msec), 0, 0)
 	}
+	return epollResult(r, e)
+}
+
+// epollResult turns an epoll_pwait result into (n, error); EINTR is (0, nil).
+func epollResult(r uintptr, e unix.Errno) (int, error) {
 	switch e {
 	case 0:
 		return int(r), nil
@@ -75,12 +80,5 @@ func EpollWaitHoldingP(epfd int, events []EpollEvent, msec int) (int, error) {
 		return 0, nil
 	}
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
-	switch e {
-	case 0:
-		return int(r), nil
-	case unix.EINTR:
-		return 0, nil
-	default:
-		return 0, os.NewSyscallError("epoll_wait", e)
-	}
+	return epollResult(r, e)
 }
