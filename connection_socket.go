@@ -200,7 +200,9 @@ func (c *connection) onInput(length int) {
 	c.touch()
 	if w := c.waitReadSize.Load(); w > 0 && int64(length) >= w {
 		c.wakeReader()
-		readerWoken.Store(true)
+		if !readerWoken.Load() { // a shared line: write it only when it changes
+			readerWoken.Store(true)
+		}
 	}
 	if length >= int(c.maxInput) && c.inputPaused.CompareAndSwap(false, true) {
 		// A reader waits for at most maxInput bytes, so the pause never

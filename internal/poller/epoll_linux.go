@@ -41,13 +41,14 @@ var wakeValue = [8]byte{1}
 // fd is itself pollable, so it is registered with the Go runtime's own poller
 // (os.NewFile on the non-blocking fd) and the idle poller parks on it through
 // RawConn.Read, like a goroutine blocked in net.Conn.Read. A thread blocked
-// in epoll_wait(-1) would keep its P in syscall state until sysmon retakes it
-// (20 µs to 10 ms), and at GOMAXPROCS=1 every goroutine woken meanwhile, the
-// handlers and the clients of an in-process test alike, would wait that long.
-// Before it parks it lingers in epoll_wait until a tick of its linger timer
-// finds it idle (lingertick_linux.go), unless lingering was seen to hold the
-// P from its own events (linger_linux.go). Each poller so has three fds: the
-// epoll instance, the wake-up eventfd and the linger timerfd.
+// in epoll_wait with no bound would keep its P from every goroutine woken
+// meanwhile, the handlers and the clients of an in-process test alike. Before
+// it parks it lingers: it waits in epoll_wait keeping its P, and a tick of its
+// linger timer ends each wait, so a woken goroutine waits at most one tick;
+// a tick that finds it idle ends the linger (lingertick_linux.go). It does
+// not linger where that was seen to hold the P from its own events
+// (linger_linux.go). Each poller so has three fds: the epoll instance, the
+// wake-up eventfd and the linger timerfd.
 //
 // With EngineIOURing, ring is set and every method below hands over to
 // uring_linux.go; the epoll fields stay unused. One predictable branch per

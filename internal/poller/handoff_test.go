@@ -3,6 +3,7 @@
 package poller
 
 import (
+	"errors"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -52,7 +53,7 @@ func TestWaitFollowsTheGoroutinesABatchWoke(t *testing.T) {
 			select {
 			case <-woken:
 			case <-time.After(5 * time.Second):
-				done <- errTimeout
+				done <- errors.New("no wake-up within 5s")
 				return
 			}
 			pending.Store(false)
@@ -75,9 +76,3 @@ func TestWaitFollowsTheGoroutinesABatchWoke(t *testing.T) {
 		t.Errorf("%d of %d waits began while the goroutine the batch woke had not run", n, waits.Load())
 	}
 }
-
-var errTimeout = timeoutError{}
-
-type timeoutError struct{}
-
-func (timeoutError) Error() string { return "no wake-up within 5s" }
