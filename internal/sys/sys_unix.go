@@ -15,7 +15,6 @@ package sys
 import (
 	"os"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,11 +40,11 @@ var (
 	// and close-on-exec.
 	AcceptHook = accept
 	// ReadHook is read(2).
-	ReadHook = unix.Read
+	ReadHook = read
 	// ReadvHook is readv(2) over iovs.
 	ReadvHook = readv
 	// WriteHook is write(2).
-	WriteHook = unix.Write
+	WriteHook = write
 	// WritevHook is writev(2) over iovs.
 	WritevHook = writev
 	// CloseHook is close(2).
@@ -171,22 +170,6 @@ func fillIovecs(bufs [][]byte, iovs []Iovec) int {
 		cnt++
 	}
 	return cnt
-}
-
-func readv(fd int, iovs []Iovec) (int, error) {
-	r, _, e := unix.Syscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
-func writev(fd int, iovs []Iovec) (int, error) {
-	r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
 }
 
 // Close closes fd. EINTR is not retried: on Linux and the BSDs the descriptor

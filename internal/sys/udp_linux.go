@@ -69,7 +69,7 @@ func (b *DatagramBatch) Recv(fd, limit int) (n int, err error) {
 		h.Flags = 0
 	}
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])),
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])),
 			uintptr(limit), unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
 		if e == unix.EINTR {
 			continue
@@ -135,7 +135,7 @@ func (b *DatagramBatch) Send(fd int, to []netip.AddrPort, payload [][][]byte) (n
 		}
 	}
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])),
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])),
 			uintptr(count), unix.MSG_DONTWAIT, 0, 0)
 		if e == unix.EINTR {
 			continue
@@ -173,7 +173,7 @@ func SendTo(fd int, payload [][]byte, to netip.AddrPort, iovs []Iovec) (n int, e
 		defer clear(iovs[:cnt])
 	}
 	for {
-		r, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&h)), unix.MSG_DONTWAIT)
+		r, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&h)), unix.MSG_DONTWAIT)
 		if e == unix.EINTR {
 			continue
 		}
