@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ccb70390/netpoll/internal/poller"
+	"github.com/ccb70390/netpoll/internal/sys"
 )
 
 func TestTaskQueueKeepsOrderAcrossGrowth(t *testing.T) {
@@ -395,5 +398,67 @@ func TestHandoffPendingCountsAWokenReaderOnce(t *testing.T) {
 	}
 	if handoffPending() && !defaultPool.called.Load() {
 		t.Fatal("the woken reader was reported twice")
+	}
+}
+
+// The behaviour that flag buys: at GOMAXPROCS=1 a goroutine blocked in Next
+// that the poller wakes runs before the poller waits again. Otherwise, once
+// in about 61 schedules, the poller's yield lands it ahead of the reader and
+// it lingers holding the P while the reader, and the reply it would write,
+// wait for the linger timer. The hook sees each wait begin on the
+// connection's poller; input stored but not yet taken by the blocked reader
+// means the reader was woken and has not run.
+func TestAWokenReaderRunsBeforeItsPollerWaitsAgain(t *testing.T) {
+	const rounds = 3000
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	a, b, err := sys.SocketPair()
+	if err != nil {
+		t.Fatalf("socketpair: %v", err)
+	}
+	defer sys.Close(b)
+	conn, err := NewFDConnection(a)
+	if err != nil {
+		sys.Close(a)
+		t.Fatalf("NewFDConnection: %v", err)
+	}
+	defer conn.Close()
+	c := conn.(*connection)
+	mine := c.operator.Poller()
+
+	var waits, early atomic.Int64
+	removeHook := poller.SetBeforeWaitHook(func(p poller.Poll) {
+		if p != mine {
+			return
+		}
+		waits.Add(1)
+		if c.Reader().Len() > 0 {
+			early.Add(1)
+		}
+	})
+	defer removeHook()
+
+	got := make(chan error, 1)
+	go func() {
+		for range rounds {
+			_, err := c.Reader().Next(1)
+			if err == nil {
+				err = c.Reader().Release()
+			}
+			got <- err
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for i := range rounds {
+		if _, err := sys.Write(b, []byte{byte(i)}); err != nil {
+			t.Fatalf("round %d: write: %v", i, err)
+		}
+		if err := recvTimeout(t, got, 5*time.Second, "the reader's byte"); err != nil {
+			t.Fatalf("round %d: read: %v", i, err)
+		}
+	}
+	if n := early.Load(); n > 0 {
+		t.Errorf("%d of %d waits began while the reader the poller woke had not run", n, waits.Load())
 	}
 }

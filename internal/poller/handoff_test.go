@@ -23,15 +23,16 @@ func TestWaitFollowsTheGoroutinesABatchWoke(t *testing.T) {
 	var waits, early atomic.Int64
 	prevProcs := runtime.GOMAXPROCS(1)
 	HandoffPending = pending.Load
-	testHookBeforeWait = func() {
+	removeHook := SetBeforeWaitHook(func(Poll) {
 		waits.Add(1)
 		if pending.Load() {
 			early.Add(1)
 		}
-	}
+	})
 	// Registered first, so it runs after the poller has stopped.
 	t.Cleanup(func() {
-		HandoffPending, testHookBeforeWait = nil, nil
+		HandoffPending = nil
+		removeHook()
 		runtime.GOMAXPROCS(prevProcs)
 	})
 	p := startPoller(t)

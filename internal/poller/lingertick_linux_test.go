@@ -34,8 +34,7 @@ func tickerArmed(t *testing.T, p *Poller) bool {
 // epoll_wait forever with the timer running.
 func TestLingerTimerStopsWhenThePollerIdles(t *testing.T) {
 	var waits atomic.Int64
-	testHookBeforeWait = func() { waits.Add(1) }
-	t.Cleanup(func() { testHookBeforeWait = nil }) // runs after the poller stopped
+	t.Cleanup(SetBeforeWaitHook(func(Poll) { waits.Add(1) })) // runs after the poller stopped
 	p := startPoller(t)
 	a, b := newSocketPair(t)
 	got := make(chan struct{}, 1)

@@ -103,9 +103,20 @@ const (
 // paths passes at most.
 const scratchLen = 64
 
-// testHookBeforeWait, when set by a test, runs on the poller goroutine
-// after each batch, before the next wait.
-var testHookBeforeWait func()
+// beforeWaitHook, when a test sets it (SetBeforeWaitHook), runs on each
+// poller goroutine after a batch, before the next wait. An atomic pointer,
+// because the root package's tests set it while shared pollers run.
+var beforeWaitHook atomic.Pointer[func(Poll)]
+
+// SetBeforeWaitHook makes every poller call f with itself after each batch,
+// before its next wait (after it yielded to the goroutines the batch woke),
+// and returns a function that removes it. For tests: a hook that checks what
+// must have happened by then (a woken goroutine has run) sees each wait
+// begin. f runs on poller goroutines and must not block.
+func SetBeforeWaitHook(f func(Poll)) (remove func()) {
+	beforeWaitHook.Store(&f)
+	return func() { beforeWaitHook.Store(nil) }
+}
 
 // ticker is a periodic callback of the poller goroutine.
 type ticker struct {
@@ -237,8 +248,8 @@ func (p *Poller) loop() error {
 			// preemption, and every handler would wait that long.
 			p.yieldToHandoffs()
 		}
-		if testHookBeforeWait != nil {
-			testHookBeforeWait()
+		if hook := beforeWaitHook.Load(); hook != nil {
+			(*hook)(p)
 		}
 	}
 	return nil
