@@ -125,13 +125,15 @@ func (p *Poller) wait(msec int) (int, error) {
 		return sys.EpollWait(p.epfd, p.events, 0)
 	}
 	lingered := false
-	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) {
+	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) && takeLingerSlot() {
 		// The wait keeps the P (see lingerHoldsP); the next tick ends it,
 		// so a goroutine woken meanwhile waits at most one tick.
 		if err := p.ticker.start(); err != nil {
+			releaseLingerSlot()
 			return 0, err
 		}
 		n, err := sys.EpollWaitHoldingP(p.epfd, p.events, -1)
+		releaseLingerSlot()
 		if err != nil || !p.ticker.expired(tickOnly(p.events[:n])) {
 			return n, err
 		}
@@ -139,6 +141,7 @@ func (p *Poller) wait(msec int) (int, error) {
 			return 0, err
 		}
 		p.linger.expired(monoNow())
+		refreshLingerSlots()
 		lingered = true
 	} else if err := p.ticker.stop(); err != nil {
 		return 0, err

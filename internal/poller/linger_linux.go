@@ -1,6 +1,10 @@
 package poller
 
-import "time"
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+)
 
 // An idle poller first lingers: it waits in the kernel (epoll_wait, ended
 // within lingerMsec by a periodic timer, lingertick_linux.go; io_uring_enter
@@ -66,3 +70,39 @@ var monoStart = time.Now()
 
 // monoNow is a monotonic clock in nanoseconds (a vDSO read, no system call).
 func monoNow() int64 { return int64(time.Since(monoStart)) }
+
+// A lingering poller holds a P, and while every P is held no other
+// goroutine of the process runs (a timer's, one woken by Go's net) until a
+// tick ends a linger: with SetNumLoops(GOMAXPROCS) at light load a 200 µs
+// sleep woke 200 µs late at the median. So with GOMAXPROCS > 1 at most
+// GOMAXPROCS-1 pollers linger at once and the others park; one P always
+// stays free. At GOMAXPROCS=1 the one poller may linger (lingerPolicy
+// handles the goroutines it holds up).
+var (
+	// lingering counts the pollers in a linger, across all Managers.
+	lingering atomic.Int32
+	// lingerSlots is max(1, GOMAXPROCS-1), refreshed by refreshLingerSlots
+	// (GOMAXPROCS takes the scheduler's lock, too dear for every wait).
+	lingerSlots atomic.Int32
+)
+
+func init() { refreshLingerSlots() }
+
+// refreshLingerSlots reads GOMAXPROCS again. Pollers call it when a linger
+// runs out (an idle tick, rare under load), so a change of GOMAXPROCS shows
+// by the next idle period.
+func refreshLingerSlots() {
+	lingerSlots.Store(int32(max(1, runtime.GOMAXPROCS(0)-1)))
+}
+
+// takeLingerSlot reports whether the caller may linger now; a caller that
+// got one gives it back with releaseLingerSlot when the linger ends.
+func takeLingerSlot() bool {
+	if lingering.Add(1) > lingerSlots.Load() {
+		lingering.Add(-1)
+		return false
+	}
+	return true
+}
+
+func releaseLingerSlot() { lingering.Add(-1) }

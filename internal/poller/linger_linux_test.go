@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -44,4 +45,37 @@ func TestLingerPolicyKeepsLingeringOnOrdinaryGaps(t *testing.T) {
 	if !l.mayLinger(now) || l.suppressed != 0 {
 		t.Fatalf("mayLinger = %v, suppressed = %d; want true, 0", l.mayLinger(now), l.suppressed)
 	}
+}
+
+func TestLingerSlotsLeaveOnePFree(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	refreshLingerSlots()
+	defer refreshLingerSlots() // after GOMAXPROCS is restored (defers run last first)
+	if got := lingerSlots.Load(); got != 2 {
+		t.Fatalf("at GOMAXPROCS=3 lingerSlots = %d, want 2", got)
+	}
+	base := lingering.Load() // pollers of other tests may be lingering
+	if base != 0 {
+		t.Skipf("%d pollers linger right now", base)
+	}
+	for i := range 2 {
+		if !takeLingerSlot() {
+			t.Fatalf("poller %d of 2 may not linger at GOMAXPROCS=3", i+1)
+		}
+	}
+	if takeLingerSlot() {
+		t.Fatal("a third poller lingers at GOMAXPROCS=3: no P would be left")
+	}
+	releaseLingerSlot()
+	if !takeLingerSlot() {
+		t.Fatal("a slot given back was not taken again")
+	}
+	releaseLingerSlot()
+	releaseLingerSlot()
+	runtime.GOMAXPROCS(1)
+	refreshLingerSlots()
+	if !takeLingerSlot() {
+		t.Fatal("at GOMAXPROCS=1 the one poller may linger")
+	}
+	releaseLingerSlot()
 }

@@ -403,11 +403,14 @@ func (p *Poller) ringWait(msec int) (int, error) {
 		return n, err
 	}
 	lingered := false
-	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) {
+	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) && takeLingerSlot() {
 		if err := r.lingerStart(); err != nil {
+			releaseLingerSlot()
 			return 0, err
 		}
-		if _, err := r.WaitHoldingP(); err != nil { // see lingerHoldsP
+		_, err := r.WaitHoldingP() // see lingerHoldsP
+		releaseLingerSlot()
+		if err != nil {
 			return 0, err
 		}
 		n, err := r.reap()
@@ -419,6 +422,7 @@ func (p *Poller) ringWait(msec int) (int, error) {
 			return 0, err
 		}
 		p.linger.expired(monoNow())
+		refreshLingerSlots()
 		lingered = true
 	} else if err := r.ticker.stop(); err != nil {
 		return 0, err
