@@ -28,42 +28,36 @@ func read(fd int, p []byte) (int, error) {
 	if raceEnabled {
 		return unix.Read(fd, p)
 	}
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(ptr), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
+	return rawBuffer(unix.SYS_READ, fd, p)
 }
 
 func write(fd int, p []byte) (int, error) {
 	if raceEnabled {
 		return unix.Write(fd, p)
 	}
+	return rawBuffer(unix.SYS_WRITE, fd, p)
+}
+
+func readv(fd int, iovs []Iovec) (int, error) { return rawVector(unix.SYS_READV, fd, iovs) }
+
+func writev(fd int, iovs []Iovec) (int, error) { return rawVector(unix.SYS_WRITEV, fd, iovs) }
+
+// rawBuffer makes system call trap (read or write) on fd and p.
+func rawBuffer(trap uintptr, fd int, p []byte) (int, error) {
 	var ptr unsafe.Pointer
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
 	}
-	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	r, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)))
 	if e != 0 {
 		return 0, e
 	}
 	return int(r), nil
 }
 
-func readv(fd int, iovs []Iovec) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
-func writev(fd int, iovs []Iovec) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
+// rawVector makes system call trap (readv or writev) on fd and iovs.
+func rawVector(trap uintptr, fd int, iovs []Iovec) (int, error) {
+	r, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
 	if e != 0 {
 		return 0, e
 	}
