@@ -36,6 +36,18 @@ func startServer(t testing.TB, ln Listener, onRequest OnRequest, opts ...Option)
 	}
 	served := make(chan error, 1)
 	go func() { served <- loop.Serve(ln) }()
+	// A Shutdown before Serve has taken the listener makes Serve fail (by
+	// design), and a test that ends at once would shut down that early:
+	// wait until Serve has taken it, or has returned.
+	waitFor(t, 5*time.Second, "Serve to take the listener", func() bool {
+		select {
+		case err := <-served:
+			served <- err // the cleanup judges it
+			return true
+		default:
+			return loop.(*server).tookListener()
+		}
+	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -52,6 +64,14 @@ func startServer(t testing.TB, ln Listener, onRequest OnRequest, opts ...Option)
 		}
 	})
 	return loop
+}
+
+// tookListener reports whether Serve has taken a listener (and not given it
+// back after failing to register it).
+func (s *server) tookListener() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listener != nil
 }
 
 // echoHandler writes back whatever input is buffered. It flushes before it
