@@ -85,6 +85,7 @@ type uringOp struct {
 	polling bool     // a poll with seq is armed or queued
 	armed   interest // what that poll waits for
 
+	receiver  bool   // input comes from a receive, not a poll; set at registration
 	recvSeq   uint32 // the sequence of the last receive
 	receiving bool   // a receive with recvSeq is armed or queued
 	// The receives of earlier registrations (sequences before floor) and
@@ -307,6 +308,7 @@ func (r *ring) pollFor(op *FDOperator, in interest) (interest, bool) {
 func (r *ring) arm(op *FDOperator, next interest, registered bool) error {
 	if !registered {
 		op.uring.floor = op.uring.recvSeq + 1 // a new owner, maybe
+		op.uring.receiver = r.canReceive(op)
 	}
 	r.sqMu.Lock()
 	defer r.sqMu.Unlock()

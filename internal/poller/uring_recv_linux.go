@@ -9,9 +9,9 @@ import (
 	"github.com/ccb70390/netpoll/internal/sys"
 )
 
-// TCP and unix-socket input without read system calls: while a Receiver
-// (a connection) has read interest, one multishot IORING_OP_RECV with
-// IOSQE_BUFFER_SELECT is armed on its fd. The kernel receives whenever
+// TCP input without read system calls: while a Receiver (a connection on a
+// TCP socket; see canReceive) has read interest, one multishot
+// IORING_OP_RECV with IOSQE_BUFFER_SELECT is armed on its fd. The kernel receives whenever
 // input arrives, into a buffer it takes from the poller's provided-buffer
 // ring, and posts a completion; the poller hands the bytes to OnData, which
 // copies them into the connection's input buffer, and gives the buffer
@@ -97,10 +97,29 @@ func kernelAtLeast(major, minor int) bool {
 	return maj > major || maj == major && mnr >= minor
 }
 
-// receives reports whether op takes its input from a receive.
-func (r *ring) receives(op *FDOperator) bool {
-	_, ok := op.owner.(Receiver)
-	return ok && r.bufs != nil
+// receives reports whether op takes its input from a receive; decided when
+// op registers (canReceive). Called with op.mu held.
+func (r *ring) receives(op *FDOperator) bool { return op.uring.receiver }
+
+// canReceive reports whether op's fd may take its input from a multishot
+// receive: a Receiver's TCP socket. Any other fd, unix sockets among them,
+// is polled and read as under epoll.
+//
+// Unix sockets are left out because on them the kernel (6.18 here) can leave
+// a multishot receive waiting after the peer has closed: a receive that had
+// drained the socket was never completed with the EOF, and the reader
+// waited for good. TestAReceiverSeesTheEOFAfterAStream failed so under
+// -race within about 30 one-MiB transfers on unix sockets, and passed 1,200
+// on TCP. Why is not settled; a likely part is that a receive goes on
+// reading while the kernel reports input left in the socket, and TCP counts
+// a received FIN in it while AF_UNIX (which reports it only since 6.17)
+// does not.
+func (r *ring) canReceive(op *FDOperator) bool {
+	if _, ok := op.owner.(Receiver); !ok || r.bufs == nil {
+		return false
+	}
+	proto, err := unix.GetsockoptInt(op.FD, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	return err == nil && proto == unix.IPPROTO_TCP // not a socket: err
 }
 
 // setReceiveLocked arms op's receive if next has read interest and cancels
