@@ -9,7 +9,8 @@ import (
 )
 
 // The data system calls on a connection's socket (read, readv, write,
-// writev) go through RawSyscall: the scheduler is not told, and the calling
+// writev here; UDP's recvmmsg, sendmmsg and sendmsg in udp_linux.go, with
+// MSG_DONTWAIT) go through RawSyscall: the scheduler is not told, and the calling
 // goroutine keeps its P for the call. Every socket this package reads or
 // writes is non-blocking, so the call returns in the time it takes to copy
 // the bytes (EAGAIN rather than a wait), and telling the scheduler costs more
