@@ -10,6 +10,7 @@
 //
 //	go run ./examples/torture -duration 5m -conns 400
 //	go run -race ./examples/torture -duration 2m -conns 200 -seed 42
+//	go run -race ./examples/torture -duration 2m -network unix
 //
 // The root package's TestLifecycleTorture runs the same for a few seconds.
 package main
@@ -29,11 +30,12 @@ func main() {
 	seed := flag.Uint64("seed", 0, "seed of every random choice (0: from the clock)")
 	idle := flag.Duration("idle", 300*time.Millisecond, "the server's idle timeout; handlers hold memory up to twice as long")
 	report := flag.Duration("report", 10*time.Second, "print progress this often (0: never)")
+	network := flag.String("network", "tcp", "the clients' transport: tcp (loopback) or unix")
 	flag.Parse()
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
-	fmt.Printf("torture: seed %d, %d connections at once for %v, idle timeout %v\n", *seed, *conns, *duration, *idle)
+	fmt.Printf("torture: seed %d, %d %s connections at once for %v, idle timeout %v\n", *seed, *conns, *network, *duration, *idle)
 
 	// Runs of report's length, so a long run shows progress and stops at
 	// the first run that saw a failure.
@@ -45,7 +47,7 @@ func main() {
 	start := time.Now()
 	for run := uint64(0); time.Since(start) < *duration; run++ {
 		d := min(slice, *duration-time.Since(start))
-		res, err := torture.Run(torture.Config{Conns: *conns, Duration: d, Seed: *seed + run, IdleTimeout: *idle})
+		res, err := torture.Run(torture.Config{Conns: *conns, Duration: d, Seed: *seed + run, IdleTimeout: *idle, Network: *network})
 		total = total.Add(res.Ops)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "torture: %v\n", err)

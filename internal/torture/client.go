@@ -33,7 +33,7 @@ func (r *run) clientConn(rng *rand.Rand) {
 	if rng.IntN(3) == 0 {
 		rcvbuf = 4096
 	}
-	c, err := Dial(r.addr, rcvbuf)
+	c, err := dial(r.cfg.Network, r.addr, rcvbuf)
 	if err != nil {
 		r.pause(10 * time.Millisecond)
 		return
@@ -68,8 +68,12 @@ func (r *run) clientConn(rng *rand.Rand) {
 	}
 	switch end := rng.IntN(4); end {
 	case 0:
+		// A reset on TCP. A unix socket has none: its close with unread
+		// input is what the peer sees as ECONNRESET.
 		r.stats.PeerResets.Add(1)
-		_ = c.SetLinger(0)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
 		_ = c.Close()
 	case 1:
 		_ = c.Close()
@@ -105,7 +109,7 @@ func messageSize(rng *rand.Rand) int {
 
 // clientRead reads what the server sends until an error, checking every
 // byte against the connection's canary.
-func (r *run) clientRead(c *net.TCPConn, id uint32, rng *rand.Rand) {
+func (r *run) clientRead(c clientConn, id uint32, rng *rand.Rand) {
 	buf := make([]byte, 32<<10)
 	var off int64
 	for {
@@ -124,6 +128,27 @@ func (r *run) clientRead(c *net.TCPConn, id uint32, rng *rand.Rand) {
 			return
 		}
 	}
+}
+
+// clientConn is a client's end: a *net.TCPConn or a *net.UnixConn.
+type clientConn interface {
+	net.Conn
+	CloseWrite() error
+}
+
+// dial connects a client over network ("tcp" or "unix") to addr. A unix
+// client ignores rcvbuf: its peer's writes are bounded by the sender's
+// buffer, so a client that stops reading stalls the server's Flush anyway.
+func dial(network, addr string, rcvbuf int) (clientConn, error) {
+	if network != "unix" {
+		return Dial(addr, rcvbuf)
+	}
+	d := net.Dialer{Timeout: 2 * time.Second}
+	c, err := d.Dial("unix", addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.UnixConn), nil
 }
 
 // Dial connects a package net client to addr; with rcvbuf > 0 it shrinks

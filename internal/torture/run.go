@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,11 @@ type Config struct {
 	// IdleTimeout is the server's idle timeout; handlers hold their memory
 	// for up to twice as long. Zero means 300 ms.
 	IdleTimeout time.Duration
+	// Network is "tcp" (loopback; the default) or "unix" (a socket in a
+	// temporary directory). The kernels treat the two differently where it
+	// matters here: a unix peer's close is a hang-up, not a FIN, and the
+	// io_uring engine polls unix sockets where it receives from TCP ones.
+	Network string
 }
 
 // Result is what a run survived and what it saw.
@@ -41,10 +48,13 @@ type Result struct {
 	// OnRequest was still running; CallbackCount is all of them.
 	CallbackFailures []string
 	CallbackCount    int64
+	// Unclosed counts the connections OnConnect saw whose close callbacks
+	// had not run a while after Shutdown returned: a connection leaked.
+	Unclosed int64
 }
 
 // Failed reports whether the run saw any failure.
-func (res Result) Failed() bool { return res.Count > 0 || res.CallbackCount > 0 }
+func (res Result) Failed() bool { return res.Count > 0 || res.CallbackCount > 0 || res.Unclosed > 0 }
 
 // maxFailures and maxCallbackFailures bound the failures a Result keeps.
 const (
@@ -126,8 +136,11 @@ func Run(cfg Config) (Result, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 300 * time.Millisecond
 	}
+	if cfg.Network == "" {
+		cfg.Network = "tcp"
+	}
 	r := &run{cfg: cfg, stop: make(chan struct{})}
-	ln, err := netpoll.CreateListener("tcp", "127.0.0.1:0")
+	ln, err := listen(cfg.Network)
 	if err != nil {
 		return Result{}, err
 	}
@@ -164,10 +177,17 @@ func Run(cfg Config) (Result, error) {
 		stopErr = errors.Join(stopErr, errors.New("torture: Serve did not return after Shutdown"))
 	}
 	r.tasks.Wait()
+	// Shutdown closes every connection, but a close callback runs on the
+	// runner once the last holder lets go, so give them a moment.
+	unclosed := func() int64 { return r.stats.Accepted.Load() - r.stats.CloseCallbacks.Load() }
+	for deadline := time.Now().Add(5 * time.Second); unclosed() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return Result{
+		Unclosed: unclosed(),
 		Ops:      r.stats.ops(),
 		Failures: r.failures, Count: r.count,
 		CallbackFailures: r.callbackFailures, CallbackCount: r.callbackCount,
@@ -180,6 +200,9 @@ func (res Result) String() string {
 	b.WriteString(res.Ops.String())
 	writeFailures(&b, "foreign bytes", res.Failures, res.Count)
 	writeFailures(&b, "close callbacks during OnRequest", res.CallbackFailures, res.CallbackCount)
+	if res.Unclosed > 0 {
+		fmt.Fprintf(&b, "\n%d accepted connections never ran their close callbacks", res.Unclosed)
+	}
 	return b.String()
 }
 
@@ -195,4 +218,35 @@ func writeFailures(b *strings.Builder, kind string, kept []string, count int64) 
 	if count > int64(len(kept)) {
 		fmt.Fprintf(b, "\n  ... and %d more", count-int64(len(kept)))
 	}
+}
+
+// listen makes the run's listener: loopback TCP on a free port, or a unix
+// socket in a fresh temporary directory, which its Close removes.
+func listen(network string) (netpoll.Listener, error) {
+	switch network {
+	case "tcp":
+		return netpoll.CreateListener("tcp", "127.0.0.1:0")
+	case "unix":
+		dir, err := os.MkdirTemp("", "netpoll-torture-")
+		if err != nil {
+			return nil, err
+		}
+		ln, err := netpoll.CreateListener("unix", filepath.Join(dir, "s"))
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		return &tempListener{Listener: ln, dir: dir}, nil
+	}
+	return nil, fmt.Errorf("torture: network %q: want tcp or unix", network)
+}
+
+// tempListener removes its socket's directory when it closes.
+type tempListener struct {
+	netpoll.Listener
+	dir string
+}
+
+func (l *tempListener) Close() error {
+	return errors.Join(l.Listener.Close(), os.RemoveAll(l.dir))
 }

@@ -40,6 +40,7 @@ type sconnKey struct{}
 
 func (s *server) onConnect(ctx context.Context, c netpoll.Connection) context.Context {
 	sc := &sconn{conn: c, run: s.run}
+	s.run.stats.Accepted.Add(1)
 	_ = c.AddCloseCallback(func(netpoll.Connection) error {
 		s.run.stats.CloseCallbacks.Add(1)
 		if sc.inRequest.Load() {

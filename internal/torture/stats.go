@@ -30,6 +30,7 @@ type Stats struct {
 	HandlerCloses  atomic.Int64 // Close by the handler itself, output unsent
 	PeerResets     atomic.Int64 // clients that closed with SO_LINGER 0
 	ClientPauses   atomic.Int64 // clients that stopped reading for a while
+	Accepted       atomic.Int64 // server connections that OnConnect saw
 	CloseCallbacks atomic.Int64 // close callbacks run
 }
 
@@ -50,7 +51,7 @@ func (s *Stats) counters() []struct {
 		{"write-timeouts", &s.WriteTimeouts}, {"read-timeouts", &s.ReadTimeouts},
 		{"foreign-closes", &s.ForeignCloses}, {"handler-closes", &s.HandlerCloses},
 		{"peer-resets", &s.PeerResets}, {"client-pauses", &s.ClientPauses},
-		{"close-callbacks", &s.CloseCallbacks},
+		{"accepted", &s.Accepted}, {"close-callbacks", &s.CloseCallbacks},
 	}
 }
 
