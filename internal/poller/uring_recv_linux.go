@@ -11,9 +11,9 @@ import (
 
 // TCP input without read system calls: while a Receiver (a connection on a
 // TCP socket; see canReceive) has read interest, one multishot
-// IORING_OP_RECV with IOSQE_BUFFER_SELECT is armed on its fd. The kernel receives whenever
-// input arrives, into a buffer it takes from the poller's provided-buffer
-// ring, and posts a completion; the poller hands the bytes to OnData, which
+// IORING_OP_RECV with IOSQE_BUFFER_SELECT is armed on its fd. The kernel
+// receives whenever input arrives, into a buffer it takes from the poller's
+// provided-buffer ring, and posts a completion; the poller hands the bytes to OnData, which
 // copies them into the connection's input buffer, and gives the buffer
 // back to the ring at once. So a busy ring reads many connections per
 // io_uring_enter, and an idle connection holds no buffer: the ring's
