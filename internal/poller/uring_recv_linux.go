@@ -13,9 +13,9 @@ import (
 // TCP socket; see canReceive) has read interest, one multishot
 // IORING_OP_RECV with IOSQE_BUFFER_SELECT is armed on its fd. The kernel
 // receives whenever input arrives, into a buffer it takes from the poller's
-// provided-buffer ring, and posts a completion; the poller hands the bytes to OnData, which
-// copies them into the connection's input buffer, and gives the buffer
-// back to the ring at once. So a busy ring reads many connections per
+// provided-buffer ring, and posts a completion; the poller hands the bytes
+// to OnData, which copies them into the connection's input buffer, and
+// gives the buffer back to the ring at once. So a busy ring reads many connections per
 // io_uring_enter, and an idle connection holds no buffer: the ring's
 // buffers are shared by all of a poller's connections.
 //
