@@ -14,9 +14,9 @@ import (
 // IORING_OP_RECV with IOSQE_BUFFER_SELECT is armed on its fd. The kernel
 // receives whenever input arrives, into a buffer it takes from the poller's
 // provided-buffer ring, and posts a completion; the poller hands the bytes
-// to OnData, which copies them into the connection's input buffer, and
-// gives the buffer back to the ring at once. So a busy ring reads many connections per
-// io_uring_enter, and an idle connection holds no buffer: the ring's
+// to OnData, which copies them into the connection's input buffer, and gives
+// the buffer back to the ring at once. So a busy ring reads many connections
+// per io_uring_enter, and an idle connection holds no buffer: the ring's
 // buffers are shared by all of a poller's connections.
 //
 // Completions:
@@ -114,7 +114,10 @@ func (r *ring) receives(op *FDOperator) bool { return op.uring.receiver }
 // reads on at once only while the kernel reports input left in the socket,
 // and TCP counts a received FIN in that report, AF_UNIX (which has made the
 // report only in recent kernels) may not; but bytes and a close landing in
-// one wake-up, tried alone, did not lose the EOF.
+// one wake-up, tried alone, did not lose the EOF. cmd/uring-unix-eof shows
+// the loss on a bare ring, without this package (1 in 3,000 unix transfers,
+// none in 3,000 TCP ones, here); run it before giving unix sockets
+// receives on a newer kernel.
 func (r *ring) canReceive(op *FDOperator) bool {
 	if _, ok := op.owner.(Receiver); !ok || r.bufs == nil {
 		return false

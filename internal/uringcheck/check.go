@@ -1,0 +1,12 @@
+// Package uringcheck tests a kernel's io_uring multishot receive for the
+// loss of a stream socket's EOF, on a bare ring (see cmd/uring-unix-eof).
+package uringcheck
+
+// Result is what Run saw.
+type Result struct {
+	Transfers int // transfers made
+	LostEOF   int // transfers whose receive never reported the writer's close
+}
+
+// transferSize is what each transfer streams before its writer closes.
+const transferSize = 1 << 20
