@@ -2,6 +2,12 @@
 // loss of a stream socket's EOF, on a bare ring (see cmd/uring-unix-eof).
 package uringcheck
 
+import "errors"
+
+// ErrRefused wraps the kernel's refusal to set up the ring or its
+// provided buffers (an old kernel, io_uring disabled, a seccomp profile).
+var ErrRefused = errors.New("io_uring refused")
+
 // Result is what Run saw.
 type Result struct {
 	Transfers int // transfers made

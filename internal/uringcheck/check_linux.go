@@ -25,12 +25,12 @@ func Run(network string, transfers int) (Result, error) {
 	}
 	ring, err := sys.UringSetup(256, 4096, sys.UringSetupSubmitAll|sys.UringSetupCoopTaskrun)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	bufs, err := ring.RegisterBufRing(0, 512, 2048)
 	if err != nil {
 		ring.Close()
-		return Result{}, err
+		return Result{}, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	defer func() {
 		ring.Close()

@@ -2,9 +2,9 @@
 
 package uringcheck
 
-import "errors"
+import "fmt"
 
 // Run fails: io_uring is Linux's.
 func Run(network string, transfers int) (Result, error) {
-	return Result{}, errors.New("io_uring is Linux only")
+	return Result{}, fmt.Errorf("%w: io_uring is Linux only", ErrRefused)
 }
