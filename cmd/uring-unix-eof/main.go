@@ -12,7 +12,8 @@
 //
 //	go run ./cmd/uring-unix-eof -transfers 5000
 //
-// It exits 1 if any transfer lost its EOF, 2 if the kernel refuses io_uring.
+// It exits 1 if any transfer lost its EOF, 2 if it could not run (a kernel
+// that refuses io_uring, say).
 package main
 
 import (
