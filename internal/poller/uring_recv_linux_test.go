@@ -205,7 +205,11 @@ func streamThenClose(t *testing.T, fd, n, seed int) int {
 	defer sys.Close(fd)
 	var buf [1024]byte
 	sent := 0
+	deadline := time.Now().Add(30 * time.Second)
 	for sent < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the receiver stopped taking input: %d of %d bytes written in 30s", sent, n)
+		}
 		k, err := sys.Write(fd, buf[:1+(sent*7+seed)%len(buf)])
 		if errors.Is(err, unix.EAGAIN) {
 			time.Sleep(20 * time.Microsecond)

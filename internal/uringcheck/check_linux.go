@@ -13,7 +13,12 @@ import (
 
 // eofWait is how long a transfer waits for the final completion after its
 // writer has closed; a working kernel posts it within microseconds.
-const eofWait = 2 * time.Second
+// transferWait bounds a whole transfer, for a receive that stops taking
+// input (the writer then never finishes).
+const (
+	eofWait      = 2 * time.Second
+	transferWait = 30 * time.Second
+)
 
 // Run makes transfers of transferSize bytes over fresh socket pairs of
 // network ("unix" or "tcp"), each read by one multishot receive into a
@@ -79,7 +84,11 @@ func (c *checker) transfer(network string, id int) (lost bool, err error) {
 
 	got, done := 0, false
 	deadline := time.Time{}
+	stall := time.Now().Add(transferWait)
 	for !done {
+		if time.Now().After(stall) {
+			return false, fmt.Errorf("%s transfer %d: stalled, %d bytes received in %v", network, id, got, transferWait)
+		}
 		select {
 		case err := <-writeErr:
 			if err != nil {
