@@ -129,7 +129,7 @@ func TestOnlyTCPSocketsTakeTheirInputFromAReceive(t *testing.T) {
 	tcp, tcpPeer := newTCPPair(t)
 	defer unix.Close(tcpPeer)
 	defer unix.Close(tcp)
-	local, localPeer := newSocketPair(t)
+	local, _ := newSocketPair(t)
 	for _, c := range []struct {
 		name string
 		fd   int
@@ -147,7 +147,6 @@ func TestOnlyTCPSocketsTakeTheirInputFromAReceive(t *testing.T) {
 			t.Errorf("%s socket: takes its input from a receive = %v; want %v", c.name, got, c.want)
 		}
 	}
-	_ = localPeer
 }
 
 // Every byte of a stream and then its EOF reach the owner, on either kind

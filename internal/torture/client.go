@@ -141,7 +141,11 @@ type clientConn interface {
 // buffer, so a client that stops reading stalls the server's Flush anyway.
 func dial(network, addr string, rcvbuf int) (clientConn, error) {
 	if network != "unix" {
-		return Dial(addr, rcvbuf)
+		c, err := Dial(addr, rcvbuf)
+		if err != nil {
+			return nil, err // not a nil *net.TCPConn in a non-nil interface
+		}
+		return c, nil
 	}
 	d := net.Dialer{Timeout: 2 * time.Second}
 	c, err := d.Dial("unix", addr)
