@@ -283,3 +283,111 @@ func TestAReceiveCompletesWhileItsSubmitterSleeps(t *testing.T) {
 		t.Errorf("%d holds left after detach; want 0", n)
 	}
 }
+
+// patternByte is byte i of stream s in TestStreamsSharingTheRingKeepTheirOwnBytes.
+func patternByte(s, i int) byte { return byte(i*131 + i>>9 + s*37) }
+
+// patternReceiver checks that its input is stream s's pattern, in order.
+type patternReceiver struct {
+	testReceiver
+	stream int
+	next   int // bytes checked; poller goroutine only
+	bad    atomic.Int64
+}
+
+func (r *patternReceiver) OnData(p Poll, data []byte, err error) {
+	for _, c := range data {
+		if c != patternByte(r.stream, r.next) && r.bad.Load() == 0 {
+			r.bad.Store(int64(r.next) + 1)
+		}
+		r.next++
+	}
+	r.testReceiver.OnData(p, data, err)
+}
+
+// Several streams received at once share the poller's buffers: on an
+// incremental ring (6.12) one buffer holds pieces of many connections, at
+// offsets the poller works out from the order of the completions. Every
+// connection must get exactly its own bytes, in order.
+func TestStreamsSharingTheRingKeepTheirOwnBytes(t *testing.T) {
+	p := startRingPoller(t)
+	if kernelAtLeast(incrementalMajor, incrementalMinor) && !p.ring.bufs.Incremental() {
+		t.Errorf("kernel %d.%d or later, but the ring is not incremental", incrementalMajor, incrementalMinor)
+	}
+	t.Logf("incremental ring: %v, %d buffers of %d bytes", p.ring.bufs.Incremental(), p.ring.bufs.Buffers(), p.ring.bufs.Size())
+	const streams, size = 8, 1 << 20
+	type conn struct {
+		a, b int
+		op   *FDOperator
+		rcv  *patternReceiver
+	}
+	conns := make([]conn, streams)
+	for s := range conns {
+		a, b := newTCPPair(t)
+		rcv := &patternReceiver{testReceiver: testReceiver{fd: a, eof: make(chan struct{}, 1)}, stream: s}
+		op := p.Alloc()
+		op.FD = a
+		SetOwner(op, rcv)
+		if err := op.Control(PollReadable); err != nil {
+			t.Fatal(err)
+		}
+		conns[s] = conn{a, b, op, rcv}
+	}
+	errs := make(chan error, streams)
+	for s := range conns {
+		go func() { errs <- writePattern(conns[s].b, s, size) }()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for s, c := range conns {
+		select {
+		case <-c.rcv.eof:
+		case <-time.After(10 * time.Second):
+			t.Errorf("stream %d: no EOF within 10s (%d of %d bytes received)", s, c.rcv.bytes.Load(), size)
+		}
+		if err := c.op.Control(PollDetach); err != nil {
+			t.Fatal(err)
+		}
+	}
+	barrier(t, p) // the callbacks are over: their counters can be read
+	for s, c := range conns {
+		if got := c.rcv.bytes.Load(); got != size {
+			t.Errorf("stream %d: received %d bytes; want %d", s, got, size)
+		}
+		if bad := c.rcv.bad.Load(); bad != 0 {
+			t.Errorf("stream %d: byte %d is not the stream's own", s, bad-1)
+		}
+		c.op.Free()
+		sys.Close(c.a)
+	}
+}
+
+// writePattern writes n bytes of stream s's pattern to fd, in writes of 1
+// byte to 16 KiB, and closes fd.
+func writePattern(fd, s, n int) error {
+	defer sys.Close(fd)
+	buf := make([]byte, 16<<10)
+	deadline := time.Now().Add(30 * time.Second)
+	for sent, w := 0, 0; sent < n; w++ {
+		if time.Now().After(deadline) {
+			return errors.New("the receiver stopped taking input for 30s")
+		}
+		k := min(1+(w*7919+s*101)%len(buf), n-sent)
+		for i := range k {
+			buf[i] = patternByte(s, sent+i)
+		}
+		k, err := sys.Write(fd, buf[:k])
+		if errors.Is(err, unix.EAGAIN) {
+			time.Sleep(20 * time.Microsecond)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		sent += k
+	}
+	return nil
+}

@@ -24,6 +24,7 @@ const (
 	UringRecvMultishot   = 1 << 1 // IORING_RECV_MULTISHOT, in ioprio (6.0)
 	UringCQEFBuffer      = 1 << 0 // IORING_CQE_F_BUFFER: the buffer id is flags>>16
 	UringCQEFMore        = 1 << 1 // IORING_CQE_F_MORE: the request stays armed
+	UringCQEFBufMore     = 1 << 4 // IORING_CQE_F_BUF_MORE: the kernel goes on filling the buffer (6.12)
 	UringCQEBufferShift  = 16
 )
 

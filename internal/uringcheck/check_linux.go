@@ -32,7 +32,7 @@ func Run(network string, transfers int) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
-	bufs, err := ring.RegisterBufRing(0, 512, 2048)
+	bufs, err := ring.RegisterBufRing(0, 512, 2048, false)
 	if err != nil {
 		ring.Close()
 		return Result{}, fmt.Errorf("%w: %w", ErrRefused, err)
