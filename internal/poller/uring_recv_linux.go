@@ -24,7 +24,7 @@ import (
 //
 //	res > 0, F_BUFFER      bytes: OnData(bytes); the buffer given back when
 //	                       its turn ended (at once on a classic ring)
-//	res == 0               the peer's EOF: OnData(nil, nil) (some 6.12
+//	res == 0               the peer's EOF: OnData(nil, nil) (some 6.1x
 //	                       kernels also name a buffer, taken like any other)
 //	res < 0                ECANCELED (our cancel), ENOBUFS (ring empty): nothing;
 //	                       any other error: OnData(nil, err)
@@ -55,9 +55,17 @@ import (
 // the end of its completion's callback (on an incremental ring: until the
 // kernel has filled it and the last callback on its bytes returned).
 //
-// From 6.12 the ring is incremental (sys.BufRing): 16 buffers of 64 KiB,
+// From 6.15 the ring is incremental (sys.BufRing): 16 buffers of 64 KiB,
 // each shared by many small receives, and a stream takes up to 64 KiB per
-// receive and completion. The classic ring, 512 buffers of 2 KiB, gives a
+// receive and completion. Incremental rings came in 6.12, but where a
+// completion's bytes are is worked out from the order of the completions
+// of all the receives sharing the ring, and before 6.15 (commit
+// 687b2bae0eff, "io_uring: ensure deferred completions are flushed for
+// multishot") a multishot receive that ended with bytes, as one does when
+// the completion queue is full, could post its last completion after
+// another receive's later bytes: one connection would get another's.
+// Stable kernels that took the fix cannot be told apart from their
+// version, so they keep the classic ring. The classic ring, 512 buffers of 2 KiB, gives a
 // stream one completion, one receive in the kernel and one OnData per 2
 // KiB: 64 KiB x 10 stream echo, GOMAXPROCS=1, pinned, 1,961 MB/s against
 // epoll's 3,348 in the same run. The ring also bounds how far past the
@@ -72,7 +80,7 @@ const (
 	recvIncBufSize   = 64 << 10
 	recvGroup        = 0
 	incrementalMajor = 6
-	incrementalMinor = 12
+	incrementalMinor = 15
 )
 
 // setupReceive registers the provided-buffer ring. Multishot receive came
