@@ -83,6 +83,10 @@ const (
 	incrementalMinor = 15
 )
 
+// incrementalRings is cleared by tests to give a ring the classic buffers
+// that a kernel before 6.15 gets. Read when a poller opens.
+var incrementalRings = true
+
 // setupReceive registers the provided-buffer ring. Multishot receive came
 // in 6.0 and cannot be probed for, so the kernel's version is checked.
 func (r *ring) setupReceive() error {
@@ -92,7 +96,7 @@ func (r *ring) setupReceive() error {
 	if err := r.Supports(sys.UringOpRecv); err != nil {
 		return err
 	}
-	if kernelAtLeast(incrementalMajor, incrementalMinor) {
+	if incrementalRings && kernelAtLeast(incrementalMajor, incrementalMinor) {
 		// A kernel that refuses the flag (EINVAL) gets the classic ring.
 		if bufs, err := r.RegisterBufRing(recvGroup, recvIncBuffers, recvIncBufSize, true); err == nil {
 			r.bufs = bufs
