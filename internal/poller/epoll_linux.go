@@ -132,8 +132,10 @@ func (p *Poller) wait(msec int) (int, error) {
 			releaseLingerSlot()
 			return 0, err
 		}
+		began := monoNow()
 		n, err := sys.EpollWaitHoldingP(p.epfd, p.events, -1)
 		releaseLingerSlot()
+		p.yieldAfterLinger(began)
 		if err != nil || !p.ticker.expired(tickOnly(p.events[:n])) {
 			return n, err
 		}

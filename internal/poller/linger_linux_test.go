@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/ccb70390/netpoll/internal/sys"
 )
 
 func TestLingerPolicyTurnsOffWhenTheParkEndsAtOnce(t *testing.T) {
@@ -78,4 +80,78 @@ func TestLingerSlotsLeaveOnePFree(t *testing.T) {
 		t.Fatal("at GOMAXPROCS=1 the one poller may linger")
 	}
 	releaseLingerSlot()
+}
+
+// A yield after a linger in which another goroutine ran turns lingering
+// off, for twice as long each time it happens again, up to lingerOffMax;
+// a yield in which nothing ran resets that.
+func TestLingerPolicyBacksOffWhileLingersHoldGoroutinesUp(t *testing.T) {
+	var l lingerPolicy
+	now := int64(time.Second)
+	held := int64(lingerHeldGap)
+	want := int64(lingerOffFor)
+	for i := range 8 {
+		l.yielded(now, held)
+		if l.mayLinger(now+want-1) || !l.mayLinger(now+want) {
+			t.Fatalf("hold-up %d: lingering must stay off for exactly %v", i+1, time.Duration(want))
+		}
+		now += want
+		want = min(2*want, int64(lingerOffMax))
+	}
+	if l.suppressed != 8 {
+		t.Fatalf("suppressed = %d, want 8", l.suppressed)
+	}
+	l.yielded(now, held-1) // nothing ran: the doubling starts over
+	l.yielded(now, held)
+	if !l.mayLinger(now + int64(lingerOffFor)) {
+		t.Fatal("after a linger that held nobody up, the next hold-up must turn lingering off for lingerOffFor only")
+	}
+}
+
+// At GOMAXPROCS=1 a lingering poller holds the only P, so a goroutine
+// whose timer fires meanwhile waits for the linger to end. The poller must
+// notice that it held one up (it ran in the yield after the linger) and
+// stop lingering for a while.
+func TestALingerThatHeldATimerUpTurnsLingeringOff(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	refreshLingerSlots()
+	defer refreshLingerSlots()
+	p := startPoller(t)
+	a, b := newSocketPair(t)
+	fired := make(chan struct{}, 1)
+	register(t, p, a, PollReadable, func(op *FDOperator) {
+		op.OnRead = func(Poll) error {
+			var buf [16]byte
+			sys.Read(a, buf[:])
+			signal(fired, struct{}{})
+			return nil
+		}
+	})
+	// Each round: an event, after which the poller lingers, and a timer
+	// that fires during that linger and then keeps the P 50 µs (so that
+	// the yield after the linger cannot miss it).
+	for round := 0; round < 20 && suppressedOf(t, p, a, b, fired) == 0; round++ {
+		done := make(chan struct{})
+		go func() {
+			time.Sleep(200 * time.Microsecond)
+			for end := time.Now().Add(50 * time.Microsecond); time.Now().Before(end); {
+			}
+			close(done)
+		}()
+		sys.Write(b, []byte{1})
+		receive(t, fired, "the event")
+		<-done
+	}
+	if n := suppressedOf(t, p, a, b, fired); n == 0 {
+		t.Fatal("lingers held a timer's goroutine up 20 times and lingering was never turned off")
+	}
+}
+
+// suppressedOf reads p's count of lingers turned off, after an event that
+// orders the read after the poller's writes.
+func suppressedOf(t *testing.T, p *Poller, a, b int, fired chan struct{}) uint64 {
+	t.Helper()
+	sys.Write(b, []byte{1})
+	receive(t, fired, "the event")
+	return p.linger.suppressed
 }

@@ -410,8 +410,10 @@ func (p *Poller) ringWait(msec int) (int, error) {
 			releaseLingerSlot()
 			return 0, err
 		}
+		began := monoNow()
 		_, err := r.WaitHoldingP() // see lingerHoldsP
 		releaseLingerSlot()
+		p.yieldAfterLinger(began)
 		if err != nil {
 			return 0, err
 		}
