@@ -50,9 +50,8 @@ func TestLingerPolicyKeepsLingeringOnOrdinaryGaps(t *testing.T) {
 }
 
 func TestLingerSlotsLeaveOnePFree(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	defer restoreGOMAXPROCS(runtime.GOMAXPROCS(3))
 	refreshLingerSlots()
-	defer refreshLingerSlots() // after GOMAXPROCS is restored (defers run last first)
 	if got := lingerSlots.Load(); got != 2 {
 		t.Fatalf("at GOMAXPROCS=3 lingerSlots = %d, want 2", got)
 	}
@@ -113,9 +112,8 @@ func TestLingerPolicyBacksOffWhileLingersHoldGoroutinesUp(t *testing.T) {
 // notice that it held one up (it ran in the yield after the linger) and
 // stop lingering for a while.
 func TestALingerThatHeldATimerUpTurnsLingeringOff(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	defer restoreGOMAXPROCS(runtime.GOMAXPROCS(1))
 	refreshLingerSlots()
-	defer refreshLingerSlots()
 	p := startPoller(t)
 	a, b := newSocketPair(t)
 	fired := make(chan struct{}, 1)
@@ -145,6 +143,13 @@ func TestALingerThatHeldATimerUpTurnsLingeringOff(t *testing.T) {
 	if n := suppressedOf(t, p, a, b, fired); n == 0 {
 		t.Fatal("lingers held a timer's goroutine up 20 times and lingering was never turned off")
 	}
+}
+
+// restoreGOMAXPROCS sets GOMAXPROCS back to procs and the linger's view of
+// it with it.
+func restoreGOMAXPROCS(procs int) {
+	runtime.GOMAXPROCS(procs)
+	refreshLingerSlots()
 }
 
 // suppressedOf reads p's count of lingers turned off, after an event that
