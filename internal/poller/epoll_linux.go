@@ -132,7 +132,7 @@ func (p *Poller) wait(msec int) (int, error) {
 			releaseLingerSlot()
 			return 0, err
 		}
-		began := monoNow()
+		began := lingerBegins()
 		n, err := sys.EpollWaitHoldingP(p.epfd, p.events, -1)
 		releaseLingerSlot()
 		p.yieldAfterLinger(began)

@@ -97,13 +97,25 @@ func (l *lingerPolicy) yielded(now, took int64) {
 	l.suppressed++
 }
 
-// yieldAfterLinger runs after a linger that began at began: if it waited
-// long enough to have held a goroutine up, the poller yields once and lets
-// lingerPolicy.yielded see whether one ran. Only where the lingers can hold
-// every P (GOMAXPROCS=1; otherwise one P stays free, see lingerSlots).
+// lingerBegins returns the start of a linger for yieldAfterLinger: the
+// time, where the lingers can hold every P (GOMAXPROCS=1; otherwise one P
+// stays free, see lingerSlots), else 0, and no clock is read.
+func lingerBegins() int64 {
+	if !lingerHoldsEveryP.Load() {
+		return 0
+	}
+	return monoNow()
+}
+
+// yieldAfterLinger runs after a linger that began at began (lingerBegins):
+// if it waited long enough to have held a goroutine up, the poller yields
+// once and lets lingerPolicy.yielded see whether one ran.
 func (p *Poller) yieldAfterLinger(began int64) {
+	if began == 0 {
+		return
+	}
 	now := monoNow()
-	if now-began < int64(lingerYieldAfter) || !lingerHoldsEveryP.Load() {
+	if now-began < int64(lingerYieldAfter) {
 		return
 	}
 	runtime.Gosched()

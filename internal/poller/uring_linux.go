@@ -410,7 +410,7 @@ func (p *Poller) ringWait(msec int) (int, error) {
 			releaseLingerSlot()
 			return 0, err
 		}
-		began := monoNow()
+		began := lingerBegins()
 		_, err := r.WaitHoldingP() // see lingerHoldsP
 		releaseLingerSlot()
 		p.yieldAfterLinger(began)

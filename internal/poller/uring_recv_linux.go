@@ -68,7 +68,8 @@ import (
 // version, so they keep the classic ring. The classic ring, 512 buffers of 2 KiB, gives a
 // stream one completion, one receive in the kernel and one OnData per 2
 // KiB: 64 KiB x 10 stream echo, GOMAXPROCS=1, pinned, 1,961 MB/s against
-// epoll's 3,348 in the same run. The ring also bounds how far past the
+// epoll's 3,348 in the same run (bench/results/2026-12-06T221322Z-quick-
+// uring-final); incremental, 2,844 against 3,379 (2026-12-07T081943Z). The ring also bounds how far past the
 // input limit a connection's input can go (what the kernel received before
 // the pause's cancel): with 1,024 of 4 KiB the flood fault test's copying
 // echo grew the heap by 92 MiB of its 64 MiB budget, with 512 of 2 KiB by
