@@ -260,12 +260,16 @@ func (e *connEvents) OnWritable(p poller.Poll) error { return (*connection)(e).o
 func (e *connEvents) OnHangup(p poller.Poll) error   { return (*connection)(e).onHangup(p) }
 
 // The poller.Receiver side, for the io_uring engine's receives
-// (connection_socket.go: onData). An armed receive is a holder of the fd.
-func (e *connEvents) OnData(_ poller.Poll, data []byte, err error) {
-	(*connection)(e).onData(data, err)
+// (connection_socket.go: onData, streaming). An armed receive is a holder
+// of the fd.
+var _ poller.Receiver = (*connEvents)(nil)
+
+func (e *connEvents) OnData(_ poller.Poll, data []byte, more bool, err error) {
+	(*connection)(e).onData(data, more, err)
 }
-func (e *connEvents) HoldFD() bool { return (*connection)(e).acquireFD() }
-func (e *connEvents) ReleaseFD()   { (*connection)(e).releaseOnPoller() }
+func (e *connEvents) Streaming(reading bool) bool { return (*connection)(e).streaming(reading) }
+func (e *connEvents) HoldFD() bool                { return (*connection)(e).acquireFD() }
+func (e *connEvents) ReleaseFD()                  { (*connection)(e).releaseOnPoller() }
 
 // Fd returns the connection's file descriptor.
 func (c *connection) Fd() int { return c.fd }

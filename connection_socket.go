@@ -149,9 +149,10 @@ func (c *connection) onInputEnded(err error) {
 // onData stores input the io_uring engine received for c (its multishot
 // receive; see poller.Receiver): the same as onReadable after its read,
 // with a copy from the poller's buffer in place of the read. data is empty
-// at the peer's EOF or with the receive's error.
+// at the peer's EOF or with the receive's error; more says the socket held
+// input beyond data.
 // Called on the poller goroutine; must not block.
-func (c *connection) onData(data []byte, err error) {
+func (c *connection) onData(data []byte, more bool, err error) {
 	if !c.acquireFD() {
 		return // closing: nobody will read it
 	}
@@ -187,6 +188,9 @@ func (c *connection) onData(data []byte, err error) {
 		data = data[n:]
 		length, _ = in.bookAck(n)
 		c.stats.bytesRead.Add(uint64(n))
+		if more {
+			n = size // the receive was cut short by its buffer, not the input: count it full
+		}
 		c.adaptBookSize(n, size)
 	}
 	c.stats.reads.Add(1)
@@ -202,6 +206,21 @@ func (c *connection) adaptBookSize(n, booked int) {
 	case n < booked/8 && int(c.bookSize) > int(readBufferSize.Load()):
 		c.bookSize /= 2
 	}
+}
+
+// streaming reports whether c's input comes as a stream: its read size
+// has grown to four times the configured one, which takes reads or
+// receives that fill it (or, for a receive, leave input behind) twice in a
+// row; and, once so, until small reads have brought the read size back.
+// The io_uring engine then reads c's input straight into inBuf rather than
+// receive it and copy it (poller.Receiver).
+// Called on the poller goroutine.
+func (c *connection) streaming(reading bool) bool {
+	base := int32(readBufferSize.Load())
+	if reading {
+		return c.bookSize > base
+	}
+	return c.bookSize >= 4*base
 }
 
 // onInput runs after input was stored in inBuf, on the poller (or, for a

@@ -152,3 +152,57 @@ func TestEmptyReadKeepsNoNode(t *testing.T) {
 		t.Fatal("EAGAIN was taken for the peer's EOF")
 	}
 }
+
+// A connection calls its input a stream once receives fill its read size,
+// or leave input behind in the socket, twice in a row; small messages never
+// make it one; and once it is one, a single small read does not end it, a
+// few do. The io_uring engine reads a stream instead of receiving it.
+func TestStreamingFollowsTheReadSize(t *testing.T) {
+	a, b, err := sys.SocketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close(b)
+	c := &connection{}
+	c.init(a, "unix", nil)
+	c.owner = c
+	defer func() {
+		_ = c.inputBuffer.Close()
+		_ = c.outputBuffer.Close()
+		_ = sys.Close(a)
+	}()
+	small := make([]byte, 64)
+	for range 100 {
+		c.onData(small, false, nil)
+	}
+	if c.streaming(false) {
+		t.Fatalf("100 receives of 64 B made a stream (read size %d)", c.bookSize)
+	}
+	piece := make([]byte, 2<<10) // a receive cut short by the end of a ring buffer
+	c.onData(piece, true, nil)
+	if c.streaming(false) {
+		t.Fatalf("one receive that left input behind made a stream (read size %d)", c.bookSize)
+	}
+	c.onData(piece, true, nil)
+	if !c.streaming(false) {
+		t.Fatalf("two receives in a row that left input behind made no stream (read size %d)", c.bookSize)
+	}
+	if err := c.inputBuffer.Skip(c.inputBuffer.Len()); err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	for ; c.streaming(true); reads++ {
+		if reads == 10 {
+			t.Fatalf("10 small reads did not end the stream (read size %d)", c.bookSize)
+		}
+		if _, err := sys.Write(b, small); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.onReadable(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reads < 2 {
+		t.Errorf("the stream ended after %d small read; want it to outlast one", reads)
+	}
+}

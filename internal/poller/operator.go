@@ -82,14 +82,26 @@ type Owner interface {
 // readiness. On the io_uring engine the kernel receives for it (a multishot
 // receive into the poller's provided buffers) while it has read interest,
 // and the poller hands it the bytes; OnReadable is then called only for
-// errors and hang-ups seen while read interest is off. The epoll engine
+// errors and hang-ups seen while read interest is off, and, while its input
+// is a stream (Streaming), to read it as under epoll. The epoll engine
 // treats a Receiver as a plain Owner.
 type Receiver interface {
 	Owner
 	// OnData is called with bytes received (data is the poller's memory,
 	// valid only during the call), with neither at the peer's EOF, or with
-	// the receive's error. Called on the poller goroutine; must not block.
-	OnData(p Poll, data []byte, err error)
+	// the receive's error. more says the socket held input beyond data: the
+	// peer sends faster than one receive takes. Called on the poller
+	// goroutine; must not block.
+	OnData(p Poll, data []byte, more bool, err error)
+	// Streaming reports whether the owner's input comes as a stream, in
+	// pieces as large as it reads: the io_uring engine then polls and has
+	// the owner read it (OnReadable) straight into its own buffer, rather
+	// than receive it into the poller's buffers and copy it. reading says
+	// which the poller does now, so the answer can lag behind a change (a
+	// stream that pauses for one small piece is still a stream). Called on
+	// the poller goroutine, with the operator's lock held; must not block or
+	// call Control.
+	Streaming(reading bool) bool
 	// HoldFD keeps the fd open, and the owner alive, while the kernel holds
 	// a receive on it; it reports false once the owner is closing, and then
 	// no receive is armed. Called with the operator's lock held; must not

@@ -86,6 +86,7 @@ type uringOp struct {
 	armed   interest // what that poll waits for
 
 	receiver  bool   // input comes from a receive, not a poll; set at registration
+	reading   bool   // a receiver whose input is a stream: polled and read meanwhile
 	recvSeq   uint32 // the sequence of the last receive
 	receiving bool   // a receive with recvSeq is armed or queued
 	// The receives of earlier registrations (sequences before floor) and
@@ -115,6 +116,9 @@ type ring struct {
 	cqes     []sys.UringCQE // the completions of the last wait
 	eventBuf [8]byte
 	bufs     *sys.BufRing // the provided buffers of the receives; set by setup
+	// readsStreams: receivers whose input is a stream are read instead
+	// (uring_recv_linux.go); set by setup, on incremental rings only.
+	readsStreams bool
 	// ticker bounds a linger (uring_linger_linux.go); tickPolled says a
 	// poll of its timerfd is armed.
 	ticker     lingerTicker
@@ -309,24 +313,32 @@ func (r *ring) arm(op *FDOperator, next interest, registered bool) error {
 	if !registered {
 		op.uring.floor = op.uring.recvSeq + 1 // a new owner, maybe
 		op.uring.receiver = r.canReceive(op)
+		op.uring.reading = false
 	}
 	r.sqMu.Lock()
 	defer r.sqMu.Unlock()
 	if err := r.setReceiveLocked(op, next); err != nil {
 		return err
 	}
-	want, need := r.pollFor(op, next)
+	if err := r.repollLocked(op, next); err != nil {
+		return err
+	}
+	return r.submitLocked()
+}
+
+// repollLocked brings op's poll in line with interest in: a poll that
+// already waits for the right thing stays. Called with op.mu and sqMu held.
+func (r *ring) repollLocked(op *FDOperator, in interest) error {
+	want, need := r.pollFor(op, in)
 	if op.uring.polling && (!need || op.uring.armed != want) {
 		if err := r.removeLocked(op); err != nil {
 			return err
 		}
 	}
 	if need && !op.uring.polling {
-		if err := r.pollLocked(op, want); err != nil {
-			return err
-		}
+		return r.pollLocked(op, want)
 	}
-	return r.submitLocked()
+	return nil
 }
 
 // disarm removes op's poll and cancels its receive. The queue is submitted
@@ -508,10 +520,15 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 
 	op.mu.Lock()
 	var err error
-	if want, need := p.ring.pollFor(op, op.interest); need && op.registered && !op.uring.polling && op.gen.Load() == gen {
-		p.ring.sqMu.Lock()
-		err = p.ring.pollLocked(op, want)
-		p.ring.sqMu.Unlock()
+	if op.registered && op.gen.Load() == gen {
+		if op.uring.reading && !op.owner.(Receiver).Streaming(true) {
+			err = p.ring.receiveAgainLocked(op) // the stream ended
+		}
+		if want, need := p.ring.pollFor(op, op.interest); err == nil && need && !op.uring.polling {
+			p.ring.sqMu.Lock()
+			err = p.ring.pollLocked(op, want)
+			p.ring.sqMu.Unlock()
+		}
 	}
 	op.mu.Unlock()
 	if err != nil {

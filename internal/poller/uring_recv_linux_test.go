@@ -36,13 +36,14 @@ func (r *testReceiver) OnReadable(Poll) error {
 }
 func (r *testReceiver) OnWritable(Poll) error { return nil }
 func (r *testReceiver) OnHangup(Poll) error   { return nil }
-func (r *testReceiver) OnData(_ Poll, data []byte, err error) {
+func (r *testReceiver) OnData(_ Poll, data []byte, _ bool, err error) {
 	if err == nil {
 		r.input(data)
 	}
 }
-func (r *testReceiver) HoldFD() bool { r.holds.Add(1); return true }
-func (r *testReceiver) ReleaseFD()   { r.holds.Add(-1) }
+func (r *testReceiver) Streaming(bool) bool { return false }
+func (r *testReceiver) HoldFD() bool        { r.holds.Add(1); return true }
+func (r *testReceiver) ReleaseFD()          { r.holds.Add(-1) }
 
 // input counts data; empty data is the EOF.
 func (r *testReceiver) input(data []byte) {
@@ -287,22 +288,70 @@ func TestAReceiveCompletesWhileItsSubmitterSleeps(t *testing.T) {
 // patternByte is byte i of stream s in TestStreamsSharingTheRingKeepTheirOwnBytes.
 func patternByte(s, i int) byte { return byte(i*131 + i>>9 + s*37) }
 
-// patternReceiver checks that its input is stream s's pattern, in order.
+// These test receivers are Receivers: an owner that is not is polled and
+// read, and the tests would pass without a receive.
+var (
+	_ Receiver = (*testReceiver)(nil)
+	_ Receiver = (*patternReceiver)(nil)
+)
+
+// patternReceiver checks that its input, received or read, is stream s's
+// pattern, in order. With flip > 0 it calls its input a stream and then
+// not, in turns of flip calls of Streaming, so the poller switches it
+// between receives and reads all the time.
 type patternReceiver struct {
 	testReceiver
 	stream int
-	next   int // bytes checked; poller goroutine only
-	bad    atomic.Int64
+	flip   int
+	// Poller goroutine only.
+	next     int // bytes checked
+	calls    int // of Streaming
+	lastMode bool
+	// Read once the callbacks are over.
+	received, read atomic.Int64 // bytes that came by each way
+	switches       atomic.Int64 // changes of the poller's mode seen by Streaming
+	bad            atomic.Int64
 }
 
-func (r *patternReceiver) OnData(p Poll, data []byte, err error) {
+func (r *patternReceiver) check(data []byte) {
 	for _, c := range data {
 		if c != patternByte(r.stream, r.next) && r.bad.Load() == 0 {
 			r.bad.Store(int64(r.next) + 1)
 		}
 		r.next++
 	}
-	r.testReceiver.OnData(p, data, err)
+}
+
+func (r *patternReceiver) OnData(p Poll, data []byte, more bool, err error) {
+	r.check(data)
+	r.received.Add(int64(len(data)))
+	r.testReceiver.OnData(p, data, more, err)
+}
+
+func (r *patternReceiver) OnReadable(Poll) error {
+	buf := make([]byte, 1+r.next%(64<<10)) // sizes vary, so reads stop mid-write
+	n, err := sys.Read(r.fd, buf)
+	switch {
+	case n > 0:
+		r.check(buf[:n])
+		r.read.Add(int64(n))
+		r.input(buf[:n])
+	case err == nil:
+		r.input(nil)
+	}
+	return nil
+}
+
+func (r *patternReceiver) Streaming(reading bool) bool {
+	if reading != r.lastMode {
+		r.switches.Add(1)
+		r.lastMode = reading
+	}
+	if r.flip == 0 {
+		return false
+	}
+	r.calls++
+	return r.calls/r.flip%2 == 1
 }
 
 // Several streams received at once share the poller's buffers: on an
@@ -326,14 +375,53 @@ func TestStreamsSharingTheRingKeepTheirOwnBytes(t *testing.T) {
 			if p.ring.bufs.Incremental() != incremental {
 				t.Fatalf("incremental ring = %v; want %v", p.ring.bufs.Incremental(), incremental)
 			}
-			streamsKeepTheirOwnBytes(t, p)
+			streamsKeepTheirOwnBytes(t, p, 0)
 		})
 	}
 }
 
+// A receiver whose input is a stream is read instead of received, and
+// received again when it is not: here the owner changes its answer every
+// other question, so each of 8 concurrent streams is switched back and
+// forth several times, in the middle of the peer's writes. The bytes
+// a cancelled receive still delivers must come before those of the first
+// read, and a read's before the next receive's: every byte is checked.
+func TestStreamsSwitchedBetweenReceivesAndReadsKeepTheirOrder(t *testing.T) {
+	p := startRingPoller(t)
+	if !p.ring.readsStreams {
+		t.Skipf("streams are read instead of received on incremental rings only (%d.%d)", incrementalMajor, incrementalMinor)
+	}
+	total := int64(0)
+	for s, rcv := range streamsKeepTheirOwnBytes(t, p, 1) {
+		received, read, switches := rcv.received.Load(), rcv.read.Load(), rcv.switches.Load()
+		if received == 0 || read == 0 {
+			t.Errorf("stream %d: %d bytes received, %d read; want both ways used", s, received, read)
+		}
+		total += switches
+	}
+	if total < 24 {
+		t.Errorf("%d switches in all; want 24 or more (the test did not test)", total)
+	}
+}
+
+// Streams are left on receives where the owner never calls them streams,
+// and while the poller is told not to switch them.
+func TestStreamsStayOnReceivesUnlessSwitched(t *testing.T) {
+	streamReads = false
+	defer func() { streamReads = true }()
+	p := startRingPoller(t)
+	for s, rcv := range streamsKeepTheirOwnBytes(t, p, 3) {
+		if read, switches := rcv.read.Load(), rcv.switches.Load(); read != 0 || switches != 0 {
+			t.Errorf("stream %d: %d bytes read and %d switches with stream reads off; want none", s, read, switches)
+		}
+	}
+}
+
 // streamsKeepTheirOwnBytes runs 8 streams of 1 MiB at once through p, each
-// in writes of 1 byte to 16 KiB, and checks every byte each receives.
-func streamsKeepTheirOwnBytes(t *testing.T, p *Poller) {
+// in writes of 1 byte to 16 KiB (paced where flip > 0), and checks every
+// byte each receives; its receivers flip their Streaming answer every flip calls (0: never a
+// stream). It returns them, their callbacks over.
+func streamsKeepTheirOwnBytes(t *testing.T, p *Poller, flip int) []*patternReceiver {
 	const streams, size = 8, 1 << 20
 	type conn struct {
 		a, b int
@@ -343,7 +431,7 @@ func streamsKeepTheirOwnBytes(t *testing.T, p *Poller) {
 	conns := make([]conn, streams)
 	for s := range conns {
 		a, b := newTCPPair(t)
-		rcv := &patternReceiver{testReceiver: testReceiver{fd: a, eof: make(chan struct{}, 1)}, stream: s}
+		rcv := &patternReceiver{testReceiver: testReceiver{fd: a, eof: make(chan struct{}, 1)}, stream: s, flip: flip}
 		op := p.Alloc()
 		op.FD = a
 		SetOwner(op, rcv)
@@ -354,7 +442,7 @@ func streamsKeepTheirOwnBytes(t *testing.T, p *Poller) {
 	}
 	errs := make(chan error, streams)
 	for s := range conns {
-		go func() { errs <- writePattern(conns[s].b, s, size) }()
+		go func() { errs <- writePattern(conns[s].b, s, size, flip > 0) }()
 	}
 	for range conns {
 		if err := <-errs; err != nil {
@@ -382,11 +470,17 @@ func streamsKeepTheirOwnBytes(t *testing.T, p *Poller) {
 		c.op.Free()
 		sys.Close(c.a)
 	}
+	rcvs := make([]*patternReceiver, len(conns))
+	for s, c := range conns {
+		rcvs[s] = c.rcv
+	}
+	return rcvs
 }
 
 // writePattern writes n bytes of stream s's pattern to fd, in writes of 1
-// byte to 16 KiB, and closes fd.
-func writePattern(fd, s, n int) error {
+// byte to 16 KiB, and closes fd. paced: it sleeps a little after each
+// write, so the receiver takes the stream in many pieces.
+func writePattern(fd, s, n int, paced bool) error {
 	defer sys.Close(fd)
 	buf := make([]byte, 16<<10)
 	deadline := time.Now().Add(30 * time.Second)
@@ -407,6 +501,9 @@ func writePattern(fd, s, n int) error {
 			return err
 		}
 		sent += k
+		if paced {
+			time.Sleep(10 * time.Microsecond)
+		}
 	}
 	return nil
 }

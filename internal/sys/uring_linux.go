@@ -20,12 +20,13 @@ const (
 
 // SQE and CQE flags the poller uses.
 const (
-	UringSQEBufferSelect = 1 << 5 // IOSQE_BUFFER_SELECT: take a buffer from buf_group
-	UringRecvMultishot   = 1 << 1 // IORING_RECV_MULTISHOT, in ioprio (6.0)
-	UringCQEFBuffer      = 1 << 0 // IORING_CQE_F_BUFFER: the buffer id is flags>>16
-	UringCQEFMore        = 1 << 1 // IORING_CQE_F_MORE: the request stays armed
-	UringCQEFBufMore     = 1 << 4 // IORING_CQE_F_BUF_MORE: the kernel goes on filling the buffer (6.12)
-	UringCQEBufferShift  = 16
+	UringSQEBufferSelect  = 1 << 5 // IOSQE_BUFFER_SELECT: take a buffer from buf_group
+	UringRecvMultishot    = 1 << 1 // IORING_RECV_MULTISHOT, in ioprio (6.0)
+	UringCQEFBuffer       = 1 << 0 // IORING_CQE_F_BUFFER: the buffer id is flags>>16
+	UringCQEFMore         = 1 << 1 // IORING_CQE_F_MORE: the request stays armed
+	UringCQEFSockNonempty = 1 << 2 // IORING_CQE_F_SOCK_NONEMPTY: input was left in the socket (6.0 for receives)
+	UringCQEFBufMore      = 1 << 4 // IORING_CQE_F_BUF_MORE: the kernel goes on filling the buffer (6.12)
+	UringCQEBufferShift   = 16
 )
 
 // Setup flags (io_uring_params.flags).
