@@ -99,8 +99,8 @@ type Receiver interface {
 	// than receive it into the poller's buffers and copy it. reading says
 	// which the poller does now, so the answer can lag behind a change (a
 	// stream that pauses for one small piece is still a stream). Called on
-	// the poller goroutine, with the operator's lock held; must not block or
-	// call Control.
+	// the poller goroutine, with or without the operator's lock held; must
+	// not block or call Control.
 	Streaming(reading bool) bool
 	// HoldFD keeps the fd open, and the owner alive, while the kernel holds
 	// a receive on it; it reports false once the owner is closing, and then
