@@ -129,19 +129,7 @@ func TestFramingResumesPausedConnection(t *testing.T) {
 // booked node in the input buffer: an idle connection would keep a whole
 // node of memory until its next message.
 func TestEmptyReadKeepsNoNode(t *testing.T) {
-	a, b, err := sys.SocketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close(b)
-	c := &connection{}
-	c.init(a, "unix", nil)
-	c.owner = c
-	defer func() {
-		_ = c.inputBuffer.Close()
-		_ = c.outputBuffer.Close()
-		_ = sys.Close(a)
-	}()
+	c, _ := newBareConnection(t)
 	if err := c.onReadable(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -158,19 +146,7 @@ func TestEmptyReadKeepsNoNode(t *testing.T) {
 // make it one; and once it is one, a single small read does not end it, a
 // few do. The io_uring engine reads a stream instead of receiving it.
 func TestStreamingFollowsTheReadSize(t *testing.T) {
-	a, b, err := sys.SocketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close(b)
-	c := &connection{}
-	c.init(a, "unix", nil)
-	c.owner = c
-	defer func() {
-		_ = c.inputBuffer.Close()
-		_ = c.outputBuffer.Close()
-		_ = sys.Close(a)
-	}()
+	c, b := newBareConnection(t)
 	small := make([]byte, 64)
 	for range 100 {
 		c.onData(small, false, nil)
@@ -205,4 +181,25 @@ func TestStreamingFollowsTheReadSize(t *testing.T) {
 	if reads < 2 {
 		t.Errorf("the stream ended after %d small read; want it to outlast one", reads)
 	}
+}
+
+// newBareConnection returns a connection on one end of a unix socket pair,
+// not registered with any poller, so a test can call its poller-side
+// methods itself, and the other end's fd. Both are closed when the test ends.
+func newBareConnection(t *testing.T) (c *connection, peer int) {
+	t.Helper()
+	a, b, err := sys.SocketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = &connection{}
+	c.init(a, "unix", nil)
+	c.owner = c
+	t.Cleanup(func() {
+		_ = c.inputBuffer.Close()
+		_ = c.outputBuffer.Close()
+		_ = sys.Close(a)
+		_ = sys.Close(b)
+	})
+	return c, b
 }
