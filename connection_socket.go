@@ -188,10 +188,11 @@ func (c *connection) onData(data []byte, more bool, err error) {
 		data = data[n:]
 		length, _ = in.bookAck(n)
 		c.stats.bytesRead.Add(uint64(n))
+		filled := n
 		if more {
-			n = size // the receive was cut short by its buffer, not the input: count it full
+			filled = size // the receive was cut short by its buffer, not by the input
 		}
-		c.adaptBookSize(n, size)
+		c.adaptBookSize(filled, size)
 	}
 	c.stats.reads.Add(1)
 	c.onInput(length)
