@@ -18,7 +18,7 @@ import (
 // poller's next event, as a client in the same process would be: a poller
 // that waits first holds the P from its own next event.
 func TestWaitFollowsTheGoroutinesABatchWoke(t *testing.T) {
-	const rounds = 3000
+	const rounds, maxEarlyWaits = 3000, 5
 	var pending atomic.Bool
 	var waits, early atomic.Int64
 	prevProcs := runtime.GOMAXPROCS(1)
@@ -73,7 +73,14 @@ func TestWaitFollowsTheGoroutinesABatchWoke(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("round trip: %v", err)
 	}
-	if n := early.Load(); n > 0 {
-		t.Errorf("%d of %d waits began while the goroutine the batch woke had not run", n, waits.Load())
+	// A few early waits are tolerated: the yields are bounded (the woken
+	// goroutine may be starting on another P), and under -race the runtime
+	// shuffles run-queue order. CI's suite on io_uring (-race, packages in
+	// parallel on two cores) once saw 1 in 2,999; 120 runs of this test
+	// alone, on either engine, saw none. A poller that yields once, not
+	// until the handoff is taken, begins about 50 waits early.
+	if n := early.Load(); n > maxEarlyWaits {
+		t.Errorf("%d of %d waits began while the goroutine the batch woke had not run; want at most %d",
+			n, waits.Load(), maxEarlyWaits)
 	}
 }
