@@ -22,8 +22,9 @@ import (
 //
 // Completions:
 //
-//	res > 0, F_BUFFER      bytes: OnData(bytes); the buffer given back when
-//	                       its turn ended (at once on a classic ring)
+//	res > 0, F_BUFFER      bytes: OnData(bytes, more: F_SOCK_NONEMPTY); the
+//	                       buffer given back when its turn ended (at once on
+//	                       a classic ring); a stream is switched to reads
 //	res == 0               the peer's EOF: OnData(nil, nil) (some 6.1x
 //	                       kernels also name a buffer, taken like any other)
 //	res < 0                ECANCELED (our cancel), ENOBUFS (ring empty): nothing;
