@@ -54,7 +54,7 @@ import (
 // Streams: a receive costs no system call, but its bytes are copied from
 // the poller's buffer into the connection's, where a read(2) writes them
 // straight into the connection's. For small messages the system call
-// costs more (64 B x 1,000 closed loop: receives 9.4-10.0 µs/req, reads
+// costs more (64 B x 1,000 closed loop: receives 9.5-10.0 µs/req, reads
 // 10.8-10.9); for a stream the copy does (64 KiB x 10 stream echo: 2,742-
 // 2,908 MB/s with receives, 3,936-4,230 with reads; epoll 3,408-4,081;
 // interleaved, GOMAXPROCS=1, pinned). So a receiver whose owner reports its
@@ -300,6 +300,7 @@ func (p *Poller) ringReceived(op *FDOperator, cqe *sys.UringCQE) {
 	seq := uint32(cqe.UserData)
 	op.mu.Lock() // also pairs with the Control that armed the receive: its owner is seen
 	live := int32(seq-op.uring.floor) >= 0 && seq != op.uring.dropped
+	current := op.uring.receiving && op.uring.recvSeq == seq // not cancelled yet: readStream may switch it
 	op.mu.Unlock()
 	var rcv Receiver
 	if live {
@@ -314,7 +315,7 @@ func (p *Poller) ringReceived(op *FDOperator, cqe *sys.UringCQE) {
 		if done {
 			r.bufs.Provide(bid)
 		}
-		if rcv != nil && len(data) > 0 && r.readsStreams && rcv.Streaming(false) {
+		if current && rcv != nil && len(data) > 0 && r.readsStreams && rcv.Streaming(false) {
 			if err := r.readStream(op, seq); err != nil {
 				p.hangUp(op) // input stopped: let the owner see it as a failure
 			}
