@@ -81,18 +81,22 @@ func TestLingerSlotsLeaveOnePFree(t *testing.T) {
 	releaseLingerSlot()
 }
 
-// A yield after a linger in which another goroutine ran turns lingering
-// off, for twice as long each time it happens again, up to lingerOffMax;
-// a yield in which nothing ran resets that.
+// Yields after lingers in which another goroutine ran, close together,
+// turn lingering off, for twice as long each time it happens again right
+// after, up to lingerOffMax; a run of lingers that hold nobody up resets that.
 func TestLingerPolicyBacksOffWhileLingersHoldGoroutinesUp(t *testing.T) {
 	var l lingerPolicy
 	now := int64(time.Second)
 	held := int64(lingerHeldGap)
+	l.yielded(now, held)
+	if !l.mayLinger(now) {
+		t.Fatal("one hold-up alone turned lingering off")
+	}
 	want := int64(lingerOffFor)
 	for i := range 8 {
 		l.yielded(now, held)
 		if l.mayLinger(now+want-1) || !l.mayLinger(now+want) {
-			t.Fatalf("hold-up %d: lingering must stay off for exactly %v", i+1, time.Duration(want))
+			t.Fatalf("hold-up %d: lingering must stay off for exactly %v", i+2, time.Duration(want))
 		}
 		now += want
 		want = min(2*want, int64(lingerOffMax))
@@ -100,10 +104,43 @@ func TestLingerPolicyBacksOffWhileLingersHoldGoroutinesUp(t *testing.T) {
 	if l.suppressed != 8 {
 		t.Fatalf("suppressed = %d, want 8", l.suppressed)
 	}
-	l.yielded(now, held-1) // nothing ran: the doubling starts over
+	for range lingerHeldWeight + 1 {
+		l.yielded(now, held-1) // nothing ran: the doubling starts over
+	}
 	l.yielded(now, held)
-	if !l.mayLinger(now + int64(lingerOffFor)) {
-		t.Fatal("after a linger that held nobody up, the next hold-up must turn lingering off for lingerOffFor only")
+	if !l.mayLinger(now) {
+		t.Fatal("after a run of lingers that held nobody up, one hold-up turned lingering off")
+	}
+	l.yielded(now, held)
+	if l.mayLinger(now) || !l.mayLinger(now+int64(lingerOffFor)) {
+		t.Fatal("after a run of lingers that held nobody up, two hold-ups must turn lingering off for lingerOffFor only")
+	}
+}
+
+// A slow yield now and then (the vCPU was away, or a goroutine ran once)
+// must not turn lingering off: parking instead costs every request after
+// it. Only one that follows another within lingerHeldWeight lingers does.
+func TestLingerPolicyIgnoresSlowYieldsFarApart(t *testing.T) {
+	var l lingerPolicy
+	now := int64(time.Second)
+	held := int64(lingerHeldGap)
+	for i := range 100 {
+		l.yielded(now, held)
+		for range lingerHeldWeight {
+			now += int64(100 * time.Microsecond)
+			l.yielded(now, held/2)
+		}
+		if !l.mayLinger(now) || l.suppressed != 0 {
+			t.Fatalf("hold-up %d, %d lingers after the last: lingering turned off", i+1, lingerHeldWeight)
+		}
+	}
+	l.yielded(now, held)
+	for range lingerHeldWeight - 1 {
+		l.yielded(now, held/2)
+	}
+	l.yielded(now, held)
+	if l.mayLinger(now) || l.suppressed != 1 {
+		t.Fatalf("a hold-up %d lingers after the last left lingering on", lingerHeldWeight)
 	}
 }
 
