@@ -96,3 +96,104 @@ func TestLingerTickerExpiresOnlyAfterAnIdlePeriod(t *testing.T) {
 		t.Error("an interrupted wait (no events) counted as idle")
 	}
 }
+
+// tickerPeriod returns the interval p's linger timer ticks at, 0 when stopped.
+func tickerPeriod(t *testing.T, p *Poller) time.Duration {
+	t.Helper()
+	var cur unix.ItimerSpec
+	if err := unix.TimerfdGettime(lingerTickerOf(p).fd, &cur); err != nil {
+		t.Fatalf("timerfd_gettime: %v", err)
+	}
+	return time.Duration(cur.Interval.Nano())
+}
+
+// While ticks keep finding events, the timer slows down: the events end the
+// lingers themselves and a tick costs CPU. A stop (the park) and a new start
+// bring it back to the fast period, and a slow tick that finds the poller
+// idle still ends the linger.
+func TestLingerTickerSlowsDownWhileTheTicksFindEvents(t *testing.T) {
+	var lt lingerTicker
+	if err := lt.create(); err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close(lt.fd)
+	period := func() time.Duration {
+		var cur unix.ItimerSpec
+		if err := unix.TimerfdGettime(lt.fd, &cur); err != nil {
+			t.Fatalf("timerfd_gettime: %v", err)
+		}
+		return time.Duration(cur.Interval.Nano())
+	}
+	fast, slow := lingerMsec*time.Millisecond, lingerSlowMsec*time.Millisecond
+	for round := range 2 {
+		if err := lt.start(); err != nil {
+			t.Fatal(err)
+		}
+		if got := period(); got != fast {
+			t.Fatalf("round %d: a started timer ticks every %v, want %v", round, got, fast)
+		}
+		for i := range lingerBusyTicks {
+			if got := period(); got != fast {
+				t.Fatalf("round %d: after %d busy ticks the timer ticks every %v, want %v", round, i, got, fast)
+			}
+			if lt.expired(false) || lt.expired(true) {
+				t.Fatalf("round %d: a tick after events expired the linger", round)
+			}
+		}
+		if got := period(); got != slow {
+			t.Fatalf("round %d: after %d busy ticks in a row the timer ticks every %v, want %v", round, lingerBusyTicks, got, slow)
+		}
+		if !lt.expired(true) {
+			t.Fatalf("round %d: a slow tick with no events since the last did not expire the linger", round)
+		}
+		if err := lt.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if got := period(); got != 0 {
+			t.Fatalf("round %d: a stopped timer ticks every %v", round, got)
+		}
+	}
+	// A tick that comes with events (not alone) is not counted either way.
+	if err := lt.start(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 * lingerBusyTicks {
+		lt.expired(false)
+	}
+	if got := period(); got != fast {
+		t.Fatalf("waits with events but no tick alone slowed the timer to %v", got)
+	}
+	if err := lt.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A poller under steady traffic, an event every fifth of a tick, ends up
+// ticking at the slow period; when the traffic stops it still parks.
+func TestLingerTimerSlowsDownUnderSteadyTraffic(t *testing.T) {
+	p := startPoller(t)
+	a, b := newSocketPair(t)
+	got := make(chan struct{}, 1)
+	register(t, p, a, PollReadable, func(op *FDOperator) {
+		op.OnRead = func(Poll) error {
+			var buf [16]byte
+			if n, _ := sys.Read(a, buf[:]); n > 0 {
+				signal(got, struct{}{})
+			}
+			return nil
+		}
+	})
+	slowed := false
+	for end := time.Now().Add(2 * time.Second); !slowed && time.Now().Before(end); {
+		if _, err := sys.Write(b, []byte{1}); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		receive(t, got, "a read")
+		slowed = tickerPeriod(t, p) == lingerSlowMsec*time.Millisecond
+		time.Sleep(lingerMsec * time.Millisecond / 5)
+	}
+	if !slowed {
+		t.Fatalf("2 s of steady traffic and the linger timer never slowed to %d ms", lingerSlowMsec)
+	}
+	waitFor(t, "the linger timer to stop", func() bool { return !tickerArmed(t, p) })
+}
