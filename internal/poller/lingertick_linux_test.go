@@ -21,11 +21,37 @@ func lingerTickerOf(p *Poller) *lingerTicker {
 // tickerArmed reports whether p's linger timer is set to expire.
 func tickerArmed(t *testing.T, p *Poller) bool {
 	t.Helper()
+	cur := timerSetting(t, lingerTickerOf(p).fd)
+	return cur.Value.Nano() != 0 || cur.Interval.Nano() != 0
+}
+
+// timerSetting returns what the timerfd fd is set to.
+func timerSetting(t *testing.T, fd int) unix.ItimerSpec {
+	t.Helper()
 	var cur unix.ItimerSpec
-	if err := unix.TimerfdGettime(lingerTickerOf(p).fd, &cur); err != nil {
+	if err := unix.TimerfdGettime(fd, &cur); err != nil {
 		t.Fatalf("timerfd_gettime: %v", err)
 	}
-	return cur.Value.Nano() != 0 || cur.Interval.Nano() != 0
+	return cur
+}
+
+// readSignal registers one end of a new socket pair with p, reading
+// whatever comes and signalling got for each read that brought bytes; it
+// returns the other end to write to.
+func readSignal(t *testing.T, p *Poller) (b int, got chan struct{}) {
+	t.Helper()
+	a, b := newSocketPair(t)
+	got = make(chan struct{}, 1)
+	register(t, p, a, PollReadable, func(op *FDOperator) {
+		op.OnRead = func(Poll) error {
+			var buf [16]byte
+			if n, _ := sys.Read(a, buf[:]); n > 0 {
+				signal(got, struct{}{})
+			}
+			return nil
+		}
+	})
+	return b, got
 }
 
 // A poller that saw traffic lingers with its timer ticking; once a whole tick
@@ -36,17 +62,7 @@ func TestLingerTimerStopsWhenThePollerIdles(t *testing.T) {
 	var waits atomic.Int64
 	t.Cleanup(SetBeforeWaitHook(func(Poll) { waits.Add(1) })) // runs after the poller stopped
 	p := startPoller(t)
-	a, b := newSocketPair(t)
-	got := make(chan struct{}, 1)
-	register(t, p, a, PollReadable, func(op *FDOperator) {
-		op.OnRead = func(Poll) error {
-			var buf [16]byte
-			if n, _ := sys.Read(a, buf[:]); n > 0 {
-				signal(got, struct{}{})
-			}
-			return nil
-		}
-	})
+	b, got := readSignal(t, p)
 	// Traffic over several ticks, so that ticks come while the poller is
 	// busy and the linger must go on past them.
 	for i := 0; i < 50; i++ {
@@ -100,10 +116,7 @@ func TestLingerTickerExpiresOnlyAfterAnIdlePeriod(t *testing.T) {
 // tickerPeriod returns the interval p's linger timer ticks at, 0 when stopped.
 func tickerPeriod(t *testing.T, p *Poller) time.Duration {
 	t.Helper()
-	var cur unix.ItimerSpec
-	if err := unix.TimerfdGettime(lingerTickerOf(p).fd, &cur); err != nil {
-		t.Fatalf("timerfd_gettime: %v", err)
-	}
+	cur := timerSetting(t, lingerTickerOf(p).fd)
 	return time.Duration(cur.Interval.Nano())
 }
 
@@ -118,10 +131,7 @@ func TestLingerTickerSlowsDownWhileTheTicksFindEvents(t *testing.T) {
 	}
 	defer sys.Close(lt.fd)
 	period := func() time.Duration {
-		var cur unix.ItimerSpec
-		if err := unix.TimerfdGettime(lt.fd, &cur); err != nil {
-			t.Fatalf("timerfd_gettime: %v", err)
-		}
+		cur := timerSetting(t, lt.fd)
 		return time.Duration(cur.Interval.Nano())
 	}
 	fast, slow := lingerMsec*time.Millisecond, lingerSlowMsec*time.Millisecond
@@ -172,17 +182,7 @@ func TestLingerTickerSlowsDownWhileTheTicksFindEvents(t *testing.T) {
 // ticking at the slow period; when the traffic stops it still parks.
 func TestLingerTimerSlowsDownUnderSteadyTraffic(t *testing.T) {
 	p := startPoller(t)
-	a, b := newSocketPair(t)
-	got := make(chan struct{}, 1)
-	register(t, p, a, PollReadable, func(op *FDOperator) {
-		op.OnRead = func(Poll) error {
-			var buf [16]byte
-			if n, _ := sys.Read(a, buf[:]); n > 0 {
-				signal(got, struct{}{})
-			}
-			return nil
-		}
-	})
+	b, got := readSignal(t, p)
 	slowed := false
 	for end := time.Now().Add(2 * time.Second); !slowed && time.Now().Before(end); {
 		if _, err := sys.Write(b, []byte{1}); err != nil {
