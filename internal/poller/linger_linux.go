@@ -93,17 +93,17 @@ func (l *lingerPolicy) parked(now int64, n int) {
 //
 // One slow yield proves nothing, though. In this VM most of them had no
 // goroutine to run (the runtime's count of runnable ones was 0 before the
-// yield; the vCPU was away), about 2 a second whatever the load, and when
-// each turned lingering off for 50 ms, one request in ten at 10k req/s went
-// through the runtime's park instead of the linger; a Kitex mux server at
-// 20k calls/s (12 slow yields a second) parked in 2 of 3 waits, at 3.2
-// system calls per call against 2.6, with the same p99. A goroutine that
-// the lingers really hold up is held again and again, its timer firing
-// anew, so lingering turns off when a hold-up follows another within
-// lingerHeldWeight lingers (heldScore): 50 ms the first time and twice as
-// long each time lingers hold one up again right after, up to 2 s. A
-// process whose timers fire all the time so lingers seldom, and a run of
-// lingers that hold nobody up resets the doubling.
+// yield; the vCPU was likely away), about 2 a second at 10k req/s, and when
+// each turned lingering off for 50 ms, one request in ten there went through
+// the runtime's park instead of the linger; a Kitex mux server at 20k
+// calls/s (12 slow yields a second) parked in 2 of 3 waits, at 3.2 system
+// calls per call against 2.6, with the same p99. A goroutine that the
+// lingers really hold up is held again and again, its timer firing anew, so
+// lingering turns off when a hold-up follows another within lingerHeldWeight
+// lingers (heldScore): 50 ms the first time and twice as long each time
+// lingers hold one up again right after, up to 2 s. A process whose timers
+// fire all the time so lingers seldom, and a run of lingers that hold nobody
+// up resets the doubling.
 func (l *lingerPolicy) yielded(now, took int64) {
 	if took < int64(lingerHeldGap) {
 		if l.heldScore > 0 {
