@@ -507,6 +507,7 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 	}
 	op.uring.polling = false
 	gen, armed := op.gen.Load(), op.uring.armed
+	received := p.ring.receives(op)
 	op.mu.Unlock()
 
 	// Only what was asked for, and the errors epoll always reports: the
@@ -516,7 +517,16 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 	if res < 0 {
 		events = unix.EPOLLERR // the poll itself failed: report it as a socket error
 	}
-	p.handle(op, gen, events&(unix.EPOLLIN|hupEvents) != 0, events&unix.EPOLLOUT != 0, events&hupEvents != 0)
+	readable, hup := events&(unix.EPOLLIN|hupEvents) != 0, events&hupEvents != 0
+	if received {
+		// The receive owns the socket's input (a poll here waits for
+		// writability, and reports an error or hang-up too). A read for
+		// that could take bytes the receive has not posted yet and deliver
+		// them first; the receive ends with the remaining bytes and the
+		// error or EOF itself. The owner hears of the hang-up (its writer).
+		readable = false
+	}
+	p.handle(op, gen, readable, events&unix.EPOLLOUT != 0, hup)
 
 	op.mu.Lock()
 	var err error
@@ -524,7 +534,10 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 		if op.uring.reading && !op.owner.(Receiver).Streaming(true) {
 			err = p.ring.receiveAgainLocked(op) // the stream ended
 		}
-		if want, need := p.ring.pollFor(op, op.interest); err == nil && need && !op.uring.polling {
+		// After a hang-up a receiving op is not polled again: the poll
+		// would complete at once, level-triggered, until the writer gave
+		// up its interest; a new Control (write interest again) polls anew.
+		if want, need := p.ring.pollFor(op, op.interest); err == nil && need && !op.uring.polling && !(received && hup) {
 			p.ring.sqMu.Lock()
 			err = p.ring.pollLocked(op, want)
 			p.ring.sqMu.Unlock()

@@ -42,6 +42,13 @@ import (
 // delivered, in order, before the new one's, and its last one gives the
 // hold back.
 //
+// While a receive owns a socket's input, nothing else reads it: a poll for
+// writability that completes with an error or hang-up is reported to the
+// owner (OnHangup) without OnReadable, and not armed again (ringPolled);
+// the receive delivers the remaining bytes and the error or EOF in order.
+// Reading there made two consumers of one socket, and after a peer's reset
+// a read could hand over bytes the receive had taken but not yet posted.
+//
 // A detach (a close) cancels synchronously instead
 // (IORING_REGISTER_SYNC_CANCEL: it returns when the kernel is done with the
 // receive) and gives the hold back itself. The fd is then closed, and the

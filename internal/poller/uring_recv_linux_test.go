@@ -507,3 +507,78 @@ func writePattern(fd, s, n int, paced bool) error {
 	}
 	return nil
 }
+
+// hangupReceiver is a testReceiver that counts the reads a poll made it
+// do: while its receive owns the socket's input, every byte must come
+// through OnData.
+type hangupReceiver struct {
+	testReceiver
+	reads   atomic.Int32
+	hangups atomic.Int32
+	ended   chan struct{} // the receive ended: EOF or error
+}
+
+func (r *hangupReceiver) OnReadable(p Poll) error {
+	r.reads.Add(1)
+	return r.testReceiver.OnReadable(p)
+}
+func (r *hangupReceiver) OnHangup(Poll) error { r.hangups.Add(1); return nil }
+func (r *hangupReceiver) OnData(p Poll, data []byte, more bool, err error) {
+	if len(data) == 0 {
+		signal(r.ended, struct{}{})
+	}
+	r.testReceiver.OnData(p, data, more, err)
+}
+
+// A connection that waits to write (its socket's send buffer full) has a
+// poll armed for writability next to its receive. When the peer resets the
+// connection, that poll completes with an error and a hang-up. The poller
+// must not read the socket for it: the receive may hold bytes it took but
+// has not posted yet, and a read would deliver later bytes before them. The
+// receive brings the remaining bytes and the error itself; the hang-up goes
+// to the owner (OnHangup), which wakes its writer.
+func TestAHangUpDoesNotReadAroundTheReceive(t *testing.T) {
+	p := startRingPoller(t)
+	for iter := range 20 {
+		a, b := newTCPPair(t)
+		if err := unix.SetsockoptInt(a, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
+			t.Fatal(err)
+		}
+		fill := make([]byte, 4096)
+		for {
+			if _, err := sys.Write(a, fill); err != nil {
+				break // EAGAIN: full, b does not read
+			}
+		}
+		rcv := &hangupReceiver{testReceiver: testReceiver{fd: a, first: make(chan string, 1), eof: make(chan struct{}, 1)},
+			ended: make(chan struct{}, 1)}
+		op := p.Alloc()
+		op.FD = a
+		SetOwner(op, rcv)
+		if err := op.Control(PollReadable); err != nil {
+			t.Fatal(err)
+		}
+		if err := op.Control(PollR2RW); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sys.Write(b, []byte("before the reset")); err != nil {
+			t.Fatal(err)
+		}
+		receive(t, rcv.first, "the bytes before the reset")
+		if err := unix.SetsockoptLinger(b, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+			t.Fatal(err)
+		}
+		sys.Close(b) // a reset: unread input at b
+		receive(t, rcv.ended, "the end of the receive")
+		waitFor(t, "the hang-up", func() bool { return rcv.hangups.Load() > 0 })
+		if err := op.Control(PollDetach); err != nil {
+			t.Fatal(err)
+		}
+		barrier(t, p)
+		op.Free()
+		sys.Close(a)
+		if n := rcv.reads.Load(); n != 0 {
+			t.Fatalf("iteration %d: the hang-up made the poller read the socket %d times while its receive was armed", iter, n)
+		}
+	}
+}
