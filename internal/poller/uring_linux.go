@@ -535,8 +535,12 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 			err = p.ring.receiveAgainLocked(op) // the stream ended
 		}
 		// After a hang-up a receiving op is not polled again: the poll
-		// would complete at once, level-triggered, until the writer gave
-		// up its interest; a new Control (write interest again) polls anew.
+		// would complete at once, level-triggered. Its write interest goes,
+		// as onWritable's would: the writer, woken by OnHangup, asks again
+		// (Control) if it must still wait, and that polls anew.
+		if received && hup {
+			op.interest &^= interestWrite
+		}
 		if want, need := p.ring.pollFor(op, op.interest); err == nil && need && !op.uring.polling && !(received && hup) {
 			p.ring.sqMu.Lock()
 			err = p.ring.pollLocked(op, want)

@@ -571,6 +571,13 @@ func TestAHangUpDoesNotReadAroundTheReceive(t *testing.T) {
 		sys.Close(b) // a reset: unread input at b
 		receive(t, rcv.ended, "the end of the receive")
 		waitFor(t, "the hang-up", func() bool { return rcv.hangups.Load() > 0 })
+		// The poll is not armed again by itself, but a writer that asks
+		// again (Control) gets one, and hears of the hang-up again.
+		before := rcv.hangups.Load()
+		if err := op.Control(PollR2RW); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a hang-up for a writer that asked again", func() bool { return rcv.hangups.Load() > before })
 		if err := op.Control(PollDetach); err != nil {
 			t.Fatal(err)
 		}
