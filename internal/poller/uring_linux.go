@@ -507,9 +507,6 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 	}
 	op.uring.polling = false
 	gen, armed := op.gen.Load(), op.uring.armed
-	received := p.ring.receives(op)
-	op.mu.Unlock()
-
 	// Only what was asked for, and the errors epoll always reports: the
 	// kernel may add EPOLLRDHUP to a poll for writing, which epoll would
 	// not report, and the connection would take for its peer's EOF.
@@ -518,6 +515,7 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 		events = unix.EPOLLERR // the poll itself failed: report it as a socket error
 	}
 	readable, hup := events&(unix.EPOLLIN|hupEvents) != 0, events&hupEvents != 0
+	received := p.ring.receives(op)
 	if received {
 		// The receive owns the socket's input (a poll here waits for
 		// writability, and reports an error or hang-up too). A read for
@@ -525,7 +523,16 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 		// them first; the receive ends with the remaining bytes and the
 		// error or EOF itself. The owner hears of the hang-up (its writer).
 		readable = false
+		if hup {
+			// Nor is the op polled again (below): the poll would complete
+			// at once, level-triggered. Its write interest goes, as
+			// onWritable's would, before the writer is woken: the writer
+			// asks again (Control) if it must still wait, and that polls.
+			op.interest &^= interestWrite
+		}
 	}
+	op.mu.Unlock()
+
 	p.handle(op, gen, readable, events&unix.EPOLLOUT != 0, hup)
 
 	op.mu.Lock()
@@ -533,13 +540,6 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 	if op.registered && op.gen.Load() == gen {
 		if op.uring.reading && !op.owner.(Receiver).Streaming(true) {
 			err = p.ring.receiveAgainLocked(op) // the stream ended
-		}
-		// After a hang-up a receiving op is not polled again: the poll
-		// would complete at once, level-triggered. Its write interest goes,
-		// as onWritable's would: the writer, woken by OnHangup, asks again
-		// (Control) if it must still wait, and that polls anew.
-		if received && hup {
-			op.interest &^= interestWrite
 		}
 		if want, need := p.ring.pollFor(op, op.interest); err == nil && need && !op.uring.polling && !(received && hup) {
 			p.ring.sqMu.Lock()
