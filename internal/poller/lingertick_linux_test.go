@@ -113,10 +113,10 @@ func TestLingerTickerExpiresOnlyAfterAnIdlePeriod(t *testing.T) {
 	}
 }
 
-// tickerPeriod returns the interval p's linger timer ticks at, 0 when stopped.
-func tickerPeriod(t *testing.T, p *Poller) time.Duration {
+// timerPeriod returns the interval the timerfd fd ticks at, 0 when stopped.
+func timerPeriod(t *testing.T, fd int) time.Duration {
 	t.Helper()
-	cur := timerSetting(t, lingerTickerOf(p).fd)
+	cur := timerSetting(t, fd)
 	return time.Duration(cur.Interval.Nano())
 }
 
@@ -130,10 +130,7 @@ func TestLingerTickerSlowsDownWhileTheTicksFindEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sys.Close(lt.fd)
-	period := func() time.Duration {
-		cur := timerSetting(t, lt.fd)
-		return time.Duration(cur.Interval.Nano())
-	}
+	period := func() time.Duration { return timerPeriod(t, lt.fd) }
 	fast, slow := lingerMsec*time.Millisecond, lingerSlowMsec*time.Millisecond
 	for round := range 2 {
 		if err := lt.start(); err != nil {
@@ -189,7 +186,7 @@ func TestLingerTimerSlowsDownUnderSteadyTraffic(t *testing.T) {
 			t.Fatalf("write: %v", err)
 		}
 		receive(t, got, "a read")
-		slowed = tickerPeriod(t, p) == lingerSlowMsec*time.Millisecond
+		slowed = timerPeriod(t, lingerTickerOf(p).fd) == lingerSlowMsec*time.Millisecond
 		time.Sleep(lingerMsec * time.Millisecond / 5)
 	}
 	if !slowed {

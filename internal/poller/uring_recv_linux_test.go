@@ -110,17 +110,28 @@ func newTCPPair(t testing.TB) (a, b int) {
 	return a, b
 }
 
+// newTestReceiver returns a testReceiver for fd.
+func newTestReceiver(fd int) *testReceiver {
+	return &testReceiver{fd: fd, first: make(chan string, 1), eof: make(chan struct{}, 1)}
+}
+
 // registerReceiver registers a testReceiver for fd on p.
 func registerReceiver(t testing.TB, p *Poller, fd int) (*FDOperator, *testReceiver) {
 	t.Helper()
-	rcv := &testReceiver{fd: fd, first: make(chan string, 1), eof: make(chan struct{}, 1)}
+	rcv := newTestReceiver(fd)
+	return registerOwner(t, p, fd, rcv), rcv
+}
+
+// registerOwner registers owner for reading fd on p.
+func registerOwner(t testing.TB, p *Poller, fd int, owner Owner) *FDOperator {
+	t.Helper()
 	op := p.Alloc()
 	op.FD = fd
-	SetOwner(op, rcv)
+	SetOwner(op, owner)
 	if err := op.Control(PollReadable); err != nil {
 		t.Fatal(err)
 	}
-	return op, rcv
+	return op
 }
 
 // A TCP socket takes its input from a multishot receive; a unix socket,
@@ -512,7 +523,7 @@ func writePattern(fd, s, n int, paced bool) error {
 // do: while its receive owns the socket's input, every byte must come
 // through OnData.
 type hangupReceiver struct {
-	testReceiver
+	*testReceiver
 	reads   atomic.Int32
 	hangups atomic.Int32
 	ended   chan struct{} // the receive ended: EOF or error
@@ -550,14 +561,8 @@ func TestAHangUpDoesNotReadAroundTheReceive(t *testing.T) {
 				break // EAGAIN: full, b does not read
 			}
 		}
-		rcv := &hangupReceiver{testReceiver: testReceiver{fd: a, first: make(chan string, 1), eof: make(chan struct{}, 1)},
-			ended: make(chan struct{}, 1)}
-		op := p.Alloc()
-		op.FD = a
-		SetOwner(op, rcv)
-		if err := op.Control(PollReadable); err != nil {
-			t.Fatal(err)
-		}
+		rcv := &hangupReceiver{testReceiver: newTestReceiver(a), ended: make(chan struct{}, 1)}
+		op := registerOwner(t, p, a, rcv)
 		if err := op.Control(PollR2RW); err != nil {
 			t.Fatal(err)
 		}
