@@ -6,15 +6,17 @@
 #   bash bench/rpc/run.sh --quick --out DIR    # shorter windows, fewer scenarios
 #   options: --reps N, --libs "cloudwego ours", --rates "5000 10000 20000",
 #            --callers "1 100 1000", --rate-callers 100, --muxconns 2,
-#            --frameworks "kitex hertz", --hertz-conns "100 1000", --retries N
+#            --frameworks "kitex hertz hertz-client", --hertz-conns "100 1000", --retries N
 #
 # Each framework is built twice from the same source: plainly (Kitex v0.16.3
 # and Hertz v0.10.4 on cloudwego/netpoll v0.7.2) and with
 #   replace github.com/cloudwego/netpoll => <this library, renamed>
 # The renamed copy is written by cmd/netpoll-switch when the tree has it, else
 # by the sed recipe of compat/run.sh, in a temporary directory that is removed
-# on exit. Servers run as GOMAXPROCS=1 taskset -c 0, clients (kitexclient, hertzclient, wrk)
-# on CPU 1; all traffic is to 127.0.0.1; every load is bounded in time.
+# on exit. Servers run as GOMAXPROCS=1 taskset -c 0, clients (kitexclient,
+# hertzclient, hertzcaller, wrk) on CPU 1; all traffic is to 127.0.0.1; every
+# load is bounded in time. Kitex runs the default, mux and streaming (gRPC)
+# transports; hertz-client measures Hertz's own client on each library.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,7 +31,7 @@ rates=""
 callers=""
 rate_callers=100
 muxconns=2
-frameworks="kitex hertz"
+frameworks="kitex hertz hertz-client"
 hertz_conns=""
 retries=""
 while [ $# -gt 0 ]; do
@@ -128,7 +130,7 @@ renamed_library() {
 	echo "sed of the module path, as compat/run.sh does (copy in $dst, removed on exit)"
 }
 
-# Build: bin/rpc-LIB/{kitexserver,kitexclient,hertzserver,hertzclient} for each library.
+# Build: bin/rpc-LIB/{kitexserver,kitexclient,hertzserver,hertzclient,hertzcaller} for each library.
 built=""
 : >"$out/rpc-env.txt"
 for lib in $libs; do
@@ -143,7 +145,7 @@ for lib in $libs; do
 	fi
 	dst=$bench/bin/rpc-$lib
 	mkdir -p "$dst"
-	if (cd "$app" && go build -o "$dst/" ./kitexserver ./kitexclient ./hertzserver ./hertzclient) >>"$log" 2>&1; then
+	if (cd "$app" && go build -o "$dst/" ./kitexserver ./kitexclient ./hertzserver ./hertzclient ./hertzcaller) >>"$log" 2>&1; then
 		built="$built $lib"
 		{
 			echo "$lib: $how"
@@ -225,39 +227,56 @@ wait_quiet() {
 	done
 }
 
-echo "rep,lib,bench,transport,conns,size,rate,status,rps,cpu_us_per_req,server_util,gen_util,other_util,p50_us,p99_us,p999_us,errors,load_before" >"$csv"
+echo "rep,lib,bench,transport,conns,size,rate,status,rps,cpu_us_per_req,server_util,gen_util,other_util,p50_us,p99_us,p999_us,errors,load_before,gen_us_per_req" >"$csv"
 
 # row LIB BENCH TRANSPORT CONNS SIZE RATE STATUS LINE: one CSV row from a RESULT line.
 row() {
 	local l=$8
-	echo "$rep,$1,$2,$3,$4,$5,$6,$7,$(field rps "$l"),$(field cpu_us_per_req "$l"),$(field cpu_util "$l"),$(field gen_util "$l"),$(field other_util "$l"),$(field p50_us "$l"),$(field p99_us "$l"),$(field p999_us "$l"),$(field errors "$l"),$before" >>"$csv"
+	echo "$rep,$1,$2,$3,$4,$5,$6,$7,$(field rps "$l"),$(field cpu_us_per_req "$l"),$(field cpu_util "$l"),$(field gen_util "$l"),$(field other_util "$l"),$(field p50_us "$l"),$(field p99_us "$l"),$(field p999_us "$l"),$(field errors "$l"),$before,$(field gen_us_per_req "$l")" >>"$csv"
 	say "rep $rep $1 $2 $3 ${4}x$5${6:+ at $6/s}: $7 (other load before: $before) ${l#RESULT }"
 }
 
 declare -A peak
-# kitex LIB TRANSPORT CALLERS [RATE]
-kitex() {
-	local lib=$1 tr=$2 c=$3 rate=${4:-} flags=() line status=ok limit
-	[ "$tr" = mux ] && flags=(-mux "$muxconns")
-	local sflags=()
-	[ "$tr" = mux ] && sflags=(-mux)
+# client_window LIB BENCH TRANSPORT CONNS SIZE RATE SERVER_LIB SERVER [SERVER_FLAGS...] -- CLIENT [CLIENT_FLAGS...]:
+# one measured window of a Go client (bench/bin/rpc-LIB/CLIENT, which prints
+# a RESULT line) against SERVER built on SERVER_LIB; writes its row. The
+# client gets -addr, -c CONNS, -w, -d, -p and, with RATE, -r RATE. In closed
+# loop (no RATE) a clean window's req/s is kept in peak[BENCH-TRANSPORT-LIB-CONNS].
+client_window() {
+	local lib=$1 b=$2 tr=$3 c=$4 size=$5 rate=$6 slib=$7 sbin=$8 sflags=() client flags=() line status=ok limit
+	shift 8
+	while [ "$1" != -- ]; do sflags+=("$1"); shift; done
+	client=$2
+	shift 2
+	flags=("$@")
+	[ -n "$rate" ] && flags+=(-r "$rate")
 	wait_quiet
-	if ! start_server "$lib" kitexserver "${sflags[@]}"; then
-		row "$lib" kitex "$tr" "$c" 1024 "$rate" start_failed ""
+	if ! start_server "$slib" "$sbin" "${sflags[@]}"; then
+		row "$lib" "$b" "$tr" "$c" "$size" "$rate" start_failed ""
 		return
 	fi
-	[ -n "$rate" ] && flags+=(-r "$rate")
 	limit=$(awk -v w="$warm" -v d="$dur" 'BEGIN{print int(w+d+30)}')
-	line=$(GOMAXPROCS=1 timeout "$limit" "${prio[@]}" taskset -c 1 "$bench/bin/rpc-$lib/kitexclient" \
-		-addr "127.0.0.1:$port" -c "$c" -size 1024 -w "${warm}s" -d "${dur}s" -p "$srv_pid" "${flags[@]}" 2>>"$log") ||
+	line=$(GOMAXPROCS=1 timeout "$limit" "${prio[@]}" taskset -c 1 "$bench/bin/rpc-$lib/$client" \
+		-addr "127.0.0.1:$port" -c "$c" -w "${warm}s" -d "${dur}s" -p "$srv_pid" "${flags[@]}" 2>>"$log") ||
 		status=client_failed
 	kill -0 "$srv_pid" 2>/dev/null || status=server_died
 	stop_server
 	line=$(grep '^RESULT' <<<"$line" || true)
 	[ -z "$line" ] && [ "$status" = ok ] && status=no_result
 	[ "$status" = ok ] && [ "$(field errors "$line")" != 0 ] && status=errors
-	[ -z "$rate" ] && [ "$status" = ok ] && peak[$lib-$tr-$c]=$(field rps "$line")
-	row "$lib" kitex "$tr" "$c" 1024 "$rate" "$status" "$line"
+	[ -z "$rate" ] && [ "$status" = ok ] && peak[$b-$tr-$lib-$c]=$(field rps "$line")
+	row "$lib" "$b" "$tr" "$c" "$size" "$rate" "$status" "$line"
+}
+
+# kitex LIB TRANSPORT CALLERS [RATE]: TRANSPORT is default, mux, or stream
+# (thrift streaming over gRPC: one bidirectional stream per caller).
+kitex() {
+	local lib=$1 tr=$2 c=$3 rate=${4:-} flags=() sflags=()
+	case "$tr" in
+	mux) flags=(-mux "$muxconns"); sflags=(-mux) ;;
+	stream) flags=(-stream); sflags=(-stream) ;;
+	esac
+	client_window "$lib" kitex "$tr" "$c" 1024 "$rate" "$lib" kitexserver "${sflags[@]}" -- kitexclient -size 1024 "${flags[@]}"
 }
 
 # hertz LIB get|post CONNS: a warm-up wrk, then the measured one; the server's
@@ -307,23 +326,21 @@ hertz() {
 
 # hertz_rate LIB get|post CONNS RATE: hertzclient in open loop at RATE req/s.
 hertz_rate() {
-	local lib=$1 what=$2 c=$3 rate=$4 flags=() line status=ok limit size=13
+	local lib=$1 what=$2 c=$3 rate=$4 flags=() size=13
 	[ "$what" = post ] && { flags=(-post -size 4096); size=4096; }
-	wait_quiet
-	if ! start_server "$lib" hertzserver; then
-		row "$lib" "hertz-$what" http "$c" "$size" "$rate" start_failed ""
-		return
-	fi
-	limit=$(awk -v w="$warm" -v d="$dur" 'BEGIN{print int(w+d+30)}')
-	line=$(GOMAXPROCS=1 timeout "$limit" "${prio[@]}" taskset -c 1 "$bench/bin/rpc-$lib/hertzclient" \
-		-addr "127.0.0.1:$port" -c "$c" -r "$rate" -w "${warm}s" -d "${dur}s" -p "$srv_pid" "${flags[@]}" 2>>"$log") ||
-		status=client_failed
-	kill -0 "$srv_pid" 2>/dev/null || status=server_died
-	stop_server
-	line=$(grep '^RESULT' <<<"$line" || true)
-	[ -z "$line" ] && [ "$status" = ok ] && status=no_result
-	[ "$status" = ok ] && [ "$(field errors "$line")" != 0 ] && status=errors
-	row "$lib" "hertz-$what" http "$c" "$size" "$rate" "$status" "$line"
+	client_window "$lib" "hertz-$what" http "$c" "$size" "$rate" "$lib" hertzserver -- hertzclient "${flags[@]}"
+}
+
+# hertz_client LIB get|post CONNS [RATE]: Hertz's own client (hertzcaller),
+# built on LIB, against one server for every library: hertzserver on the
+# first library built (cloudwego/netpoll in a default run), so that only the
+# client differs. The row's cpu_us_per_req is that server's; gen_us_per_req
+# is the client's.
+hertz_client() {
+	local lib=$1 what=$2 c=$3 rate=${4:-} flags=() size=13 slib
+	slib=${built# }; slib=${slib%% *}
+	[ "$what" = post ] && { flags=(-post -size 4096); size=4096; }
+	client_window "$lib" "hertz-client-$what" http "$c" "$size" "$rate" "$slib" hertzserver -- hertzcaller "${flags[@]}"
 }
 
 # cap_rates NAME PEAK...: prints the rates of $rates at or below 90% of the
@@ -368,15 +385,15 @@ measured() {
 # load falls on both alike.
 has() { case " $frameworks " in *" $1 "*) return 0 ;; esac; return 1; }
 for rep in $(seq "$reps"); do
-	has kitex && for tr in default mux; do
+	has kitex && for tr in default mux stream; do
 		for c in $callers; do
 			for lib in $built; do measured kitex "$lib" "$tr" "$c"; done
 		done
 	done
 	# Fixed rates, capped below the slowest library's peak at these callers.
-	has kitex && for tr in default mux; do
+	has kitex && for tr in default mux stream; do
 		pk=()
-		for lib in $built; do pk+=("${peak[$lib-$tr-$rate_callers]:-}"); done
+		for lib in $built; do pk+=("${peak[kitex-$tr-$lib-$rate_callers]:-}"); done
 		for r in $(cap_rates "kitex $tr at $rate_callers callers" "${pk[@]}"); do
 			for lib in $built; do measured kitex "$lib" "$tr" "$rate_callers" "$r"; done
 		done
@@ -390,6 +407,18 @@ for rep in $(seq "$reps"); do
 		for lib in $built; do for c in $hertz_conns; do pk+=("${peak[hertz-$what-$lib-$c]:-}"); done; done
 		for r in $(cap_rates "hertz $what at $rate_callers connections" "${pk[@]}"); do
 			for lib in $built; do measured hertz_rate "$lib" "$what" "$rate_callers" "$r"; done
+		done
+	done
+	# Hertz's client: closed loop for both requests, fixed rates for GET.
+	has hertz-client && for what in get post; do
+		for c in $hertz_conns; do
+			for lib in $built; do measured hertz_client "$lib" "$what" "$c"; done
+		done
+		[ "$what" = get ] || continue
+		pk=()
+		for lib in $built; do for c in $hertz_conns; do pk+=("${peak[hertz-client-$what-http-$lib-$c]:-}"); done; done
+		for r in $(cap_rates "hertz client $what at $rate_callers connections" "${pk[@]}"); do
+			for lib in $built; do measured hertz_client "$lib" "$what" "$rate_callers" "$r"; done
 		done
 	done
 done

@@ -6,7 +6,9 @@
 // /proc/PID/stat, this process's own, and the machine's busy time from
 // /proc/stat, so that the RESULT line carries the same fields as loadgen's:
 // cpu_us_per_req (server CPU per completed call), cpu_util (the server's
-// share of one CPU), gen_util (this client's), other_util (everything else).
+// share of one CPU), gen_util (this client's), other_util (everything
+// else), and one loadgen lacks: gen_us_per_req (this client's CPU per
+// completed call, for benchmarks of a client library).
 package measure
 
 import (
@@ -121,6 +123,9 @@ func (r *Result) Line() string {
 	}
 	self := float64(r.End.self - r.Start.self)
 	fmt.Fprintf(&b, " gen_util=%.2f", self/clockTicks/secs)
+	if r.Calls > 0 {
+		fmt.Fprintf(&b, " gen_us_per_req=%.2f", self*tick/float64(r.Calls))
+	}
 	if r.Start.machineAll >= 0 && r.End.machineAll >= 0 {
 		all := float64(r.End.machineAll - r.Start.machineAll)
 		srv := float64(0)
