@@ -1,6 +1,7 @@
 package measure
 
 import (
+	"log"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,48 +22,44 @@ type Call func(w int, seq uint64) error
 
 // Run drives call under l and returns what the window measured. It stops by
 // itself once the warm-up and the window are over: every caller checks the
-// clock before each call, so the run lasts at most Warmup + Duration plus
-// one call's time-out.
+// clock (or the pacer) before each call, so the run lasts at most Warmup +
+// Duration plus one call's time-out.
 //
 // Closed loop: each caller calls again as soon as its reply is checked.
-// Open loop: call slots fall due at fixed intervals from the start (1/Rate
-// apart); each free caller takes the next slot. A caller that takes a slot
-// already due (every caller was busy when it fell due) counts its latency
-// from the due time, so queueing behind a slow server is measured (wrk2's
-// correction for coordinated omission). A caller that takes a slot early
-// sleeps until it is due and counts from when it woke: the oversleep of the
-// Go timer is the generator's, not the server's.
+// Open loop: a pacer (pacer.go) releases a call slot every 1/Rate from the
+// start, and each free caller takes the next released slot. A call's latency
+// counts from when its slot was released, so a slot that waited because every
+// caller was busy counts its wait (queueing behind a slow server is measured:
+// wrk2's correction for coordinated omission), while the pacer's own lateness
+// is the generator's, not the server's.
 func Run(l Load, call Call) Result {
 	var (
-		phase   atomic.Int32 // 0 warm-up, 1 window, 2 over
-		errs    atomic.Int64
-		slot    atomic.Int64 // open loop: the next slot to take
-		wg      sync.WaitGroup
-		lats    = make([][]time.Duration, l.Callers)
-		calls   = make([]int64, l.Callers)
-		start   = time.Now()
-		end     = start.Add(l.Warmup + l.Duration)
-		perSlot time.Duration
+		phase atomic.Int32 // 0 warm-up, 1 window, 2 over
+		errs  atomic.Int64
+		wg    sync.WaitGroup
+		lats  = make([][]time.Duration, l.Callers)
+		calls = make([]int64, l.Callers)
+		start = time.Now()
+		end   = start.Add(l.Warmup + l.Duration)
+		pace  *pacer
 	)
 	if l.Rate > 0 {
-		perSlot = time.Duration(float64(time.Second) / l.Rate)
+		var err error
+		if pace, err = startPacer(time.Duration(float64(time.Second)/l.Rate), end); err != nil {
+			log.Fatal(err)
+		}
 	}
 	for w := range l.Callers {
 		wg.Go(func() {
 			var seq uint64
 			for {
 				var from time.Time
-				if perSlot > 0 {
-					due := start.Add(time.Duration(slot.Add(1)-1) * perSlot)
-					if !due.Before(end) {
+				if pace != nil {
+					released, ok := <-pace.slots
+					if !ok || phase.Load() == 2 {
 						return
 					}
-					if wait := time.Until(due); wait > 0 {
-						time.Sleep(wait)
-						from = time.Now()
-					} else {
-						from = due
-					}
+					from = released
 				} else {
 					from = time.Now()
 					if !from.Before(end) {
