@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,8 +26,9 @@ import (
 // pacer releases open-loop slots at fixed intervals: each slot is the time it
 // was released, from which its call's latency counts.
 type pacer struct {
-	file  *os.File       // the timerfd, non-blocking, read through Go's poller
-	slots chan time.Time // released slots, waiting for a free caller
+	file  *os.File        // the timerfd, non-blocking, polled by Go's poller
+	raw   syscall.RawConn // file's, read in one loop (see run)
+	slots chan time.Time  // released slots, waiting for a free caller
 }
 
 // startPacer arms a timerfd that expires every perSlot from now and starts
@@ -45,9 +47,14 @@ func startPacer(perSlot time.Duration, end time.Time) (*pacer, error) {
 		f.Close()
 		return nil, fmt.Errorf("measure: timerfd_settime: %w", err)
 	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("measure: timerfd: %w", err)
+	}
 	const maxQueued = 1 << 20
 	queued := min(int(time.Until(end)/perSlot)+1, maxQueued)
-	p := &pacer{file: f, slots: make(chan time.Time, max(queued, 1))}
+	p := &pacer{file: f, raw: raw, slots: make(chan time.Time, max(queued, 1))}
 	go p.run(end)
 	return p, nil
 }
@@ -55,20 +62,33 @@ func startPacer(perSlot time.Duration, end time.Time) (*pacer, error) {
 // run releases a slot for each expiry until end, then closes the timerfd and
 // the slots channel. Expiries that passed while the pacer was not running
 // (the client's P was busy) are released together, at the time it read them.
+//
+// The whole run is one RawConn.Read: its function reads after each wake-up
+// and returns false to wait for the next expiry. A read per Read call (as
+// os.File.Read does) would cost two system calls per slot, the first failing
+// with EAGAIN, because each call resets the poller's readiness; skipping that
+// first read would hang, since a periodic timerfd arms its next expiry only
+// when it is read, so an expiry whose readiness was reset would never be
+// followed by another.
 func (p *pacer) run(end time.Time) {
 	defer close(p.slots)
 	defer p.file.Close()
 	var buf [8]byte
-	for {
-		if _, err := p.file.Read(buf[:]); err != nil {
-			return
+	p.raw.Read(func(fd uintptr) bool {
+		_, err := unix.Read(int(fd), buf[:])
+		if err == unix.EAGAIN {
+			return false
+		}
+		if err != nil {
+			return true
 		}
 		now := time.Now()
 		if !now.Before(end) {
-			return
+			return true
 		}
 		for n := binary.NativeEndian.Uint64(buf[:]); n > 0; n-- {
 			p.slots <- now
 		}
-	}
+		return false
+	})
 }
