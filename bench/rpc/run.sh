@@ -162,7 +162,9 @@ echo "library: $(git -C "$root" log -1 --format='%h %s' 2>/dev/null || echo 'no 
 	"($(git -C "$root" status --porcelain -- . ':!bench' 2>/dev/null | wc -l) uncommitted paths outside bench/)" >>"$out/rpc-env.txt"
 echo "mode: $([ "$quick" = 1 ] && echo quick || echo full), reps=$reps, warmup=${warm}s, duration=${dur}s, kitex callers: $callers, hertz connections: $hertz_conns, fixed rates: $rates at $rate_callers callers (Kitex) or connections (Hertz), mux connections: $muxconns" >>"$out/rpc-env.txt"
 
-port=$((30000 + RANDOM % 10000))
+# Below the kernel's ephemeral ports (32768-60999 by default), which the clients'
+# own sockets use: a server port among them can be taken (bench/run.sh does the same).
+port=$((20000 + RANDOM % 10000))
 srv_pid=""
 # start_server LIB BIN [flags...]: pinned to CPU 0, waits for "listening".
 start_server() {
