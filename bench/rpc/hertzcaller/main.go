@@ -18,13 +18,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/app/client"
@@ -71,17 +69,10 @@ func main() {
 		c := &cs[w]
 		c.req, c.resp = protocol.AcquireRequest(), protocol.AcquireResponse()
 		if *post {
-			c.body = make([]byte, *size)
-			for i := range c.body {
-				c.body[i] = byte(w*7 + i)
-			}
-			binary.LittleEndian.PutUint64(c.body, uint64(w))
+			c.body = measure.Payload(w, *size)
 		}
 	}
-	var (
-		firstErr  error
-		firstOnce sync.Once
-	)
+	var first measure.FirstError
 	url := "http://" + *addr + "/"
 	if *post {
 		url += "echo"
@@ -93,7 +84,7 @@ func main() {
 		c.req.SetRequestURI(url)
 		want := hello
 		if *post {
-			binary.LittleEndian.PutUint64(c.body[8:], seq)
+			measure.Stamp(c.body, seq)
 			c.req.Header.SetMethod("POST")
 			c.req.SetBody(c.body)
 			want = c.body
@@ -102,15 +93,12 @@ func main() {
 		if err == nil && (c.resp.StatusCode() != 200 || !bytes.Equal(c.resp.Body(), want)) {
 			err = errReply
 		}
-		if err != nil {
-			firstOnce.Do(func() { firstErr = err })
-		}
-		return err
+		return first.Record(err)
 	}
 	r := measure.Run(measure.Load{Callers: *callers, Warmup: *warm, Duration: *dur, Rate: *rate, ServerPID: *pid}, call)
 	cli.CloseIdleConnections()
 	if r.Errors > 0 {
-		fmt.Fprintf(os.Stderr, "hertzcaller: %d errors, e.g. %v\n", r.Errors, firstErr)
+		fmt.Fprintf(os.Stderr, "hertzcaller: %d errors, e.g. %v\n", r.Errors, first.Err())
 	}
 	fmt.Println(r.Line())
 }

@@ -27,7 +27,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ccb70390/netpoll/bench/rpc/internal/measure"
@@ -79,10 +78,7 @@ func main() {
 		}
 		conns[w] = k
 	}
-	var (
-		firstErr  error
-		firstOnce sync.Once
-	)
+	var first measure.FirstError
 	call := func(w int, seq uint64) error {
 		k := conns[w]
 		if *post {
@@ -90,8 +86,7 @@ func main() {
 			binary.LittleEndian.PutUint64(k.body[8:], seq)
 		}
 		err := k.roundTrip(*addr, *timeout)
-		if err != nil {
-			firstOnce.Do(func() { firstErr = err })
+		if first.Record(err) != nil {
 			if k.c != nil {
 				k.c.Close()
 				k.c = nil
@@ -106,7 +101,7 @@ func main() {
 		}
 	}
 	if r.Errors > 0 {
-		fmt.Fprintf(os.Stderr, "hertzclient: %d errors, e.g. %v\n", r.Errors, firstErr)
+		fmt.Fprintf(os.Stderr, "hertzclient: %d errors, e.g. %v\n", r.Errors, first.Err())
 	}
 	fmt.Println(r.Line())
 }

@@ -19,13 +19,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/cloudwego/kitex/client"
@@ -65,24 +63,10 @@ func main() {
 
 	payloads := make([][]byte, *callers)
 	for w := range payloads {
-		p := make([]byte, *size)
-		for i := range p {
-			p[i] = byte(w*7 + i)
-		}
-		binary.LittleEndian.PutUint64(p, uint64(w))
-		payloads[w] = p
+		payloads[w] = measure.Payload(w, *size)
 	}
-	var (
-		firstErr  error
-		firstOnce sync.Once
-	)
-	// check records the first failure, for the report.
-	check := func(err error) error {
-		if err != nil {
-			firstOnce.Do(func() { firstErr = err })
-		}
-		return err
-	}
+	var first measure.FirstError
+	check := first.Record
 	var (
 		call   measure.Call
 		finish = func() {}
@@ -99,7 +83,7 @@ func main() {
 	r := measure.Run(measure.Load{Callers: *callers, Warmup: *warm, Duration: *dur, Rate: *rate, ServerPID: *pid}, call)
 	finish()
 	if r.Errors > 0 {
-		fmt.Fprintf(os.Stderr, "kitexclient: %d errors, e.g. %v\n", r.Errors, firstErr)
+		fmt.Fprintf(os.Stderr, "kitexclient: %d errors, e.g. %v\n", r.Errors, first.Err())
 	}
 	fmt.Println(r.Line())
 }
@@ -126,7 +110,7 @@ func unaryCalls(addr string, timeout, dialTimeout time.Duration, muxConns, calle
 	}
 	return func(w int, seq uint64) error {
 		p := payloads[w]
-		binary.LittleEndian.PutUint64(p[8:], seq)
+		measure.Stamp(p, seq)
 		resp, err := cli.Echo(context.Background(), &echo.EchoRequest{Payload: p})
 		if err == nil && !bytes.Equal(resp.GetPayload(), p) {
 			err = errMismatch
@@ -155,7 +139,7 @@ func streamCalls(ctx context.Context, addr string, dialTimeout time.Duration, pa
 			streams[w] = st
 		}
 		p := payloads[w]
-		binary.LittleEndian.PutUint64(p[8:], seq)
+		measure.Stamp(p, seq)
 		err := streams[w].Send(&echostream.StreamRequest{Payload: p})
 		var resp *echostream.StreamResponse
 		if err == nil {

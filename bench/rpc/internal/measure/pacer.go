@@ -15,7 +15,7 @@ import (
 // caller. A sleeping goroutine's timer fires late by up to a millisecond
 // when the process's only P is idle: the runtime then blocks in epoll_wait,
 // whose time-out is whole milliseconds (on this machine time.Sleep(100µs)
-// took 1.09 ms at GOMAXPROCS=1 and 2). So the callers woke in bunches of
+// took 1.09 ms at GOMAXPROCS=1 and 2; see ../../timerlate). So the callers woke in bunches of
 // rate/1000, unless the client's network library kept the runtime awake
 // (cloudwego/netpoll's poller blocks in epoll_wait in a system call, and the
 // sysmon thread then checks the timers every 20 µs, at about twice the
