@@ -89,6 +89,18 @@ type uringOp struct {
 	reading   bool   // a receiver whose input is a stream: polled and read meanwhile
 	recvSeq   uint32 // the sequence of the last receive
 	receiving bool   // a receive with recvSeq is armed or queued
+	// draining: a cancelled receive, drainSeq, has yet to post its last
+	// completion. No other consumer of the socket's input starts before
+	// it (see "One consumer at a time" in uring_recv_linux.go).
+	draining bool
+	drainSeq uint32
+	// home is the ring's home when the receive was submitted, 0 when
+	// another thread submitted it (uring_home_linux.go); written under
+	// sqMu, read by the poller.
+	home atomic.Uint32
+	// foreign counts the completions of the current receive seen while
+	// it was not at home; the poller moves it after a few.
+	foreign uint8
 	// The receives of earlier registrations (sequences before floor) and
 	// the one a detach cancelled synchronously (dropped) are dead: their
 	// completions only give their buffers back.
@@ -110,7 +122,16 @@ type ring struct {
 	// sqMu guards the submission queue. Lock order: FDOperator.mu, then sqMu.
 	sqMu sync.Mutex
 	// Guarded by sqMu.
-	sqTail uint32 // entries written; published to the kernel by submitLocked
+	sqTail   uint32        // entries written; published to the kernel by submitLocked
+	queued   []*FDOperator // operators whose receives are queued, not submitted
+	byPoller bool          // the poller's flush is submitting (stamp queued with home)
+
+	// The poller's thread (uring_home_linux.go). Owned by the poller
+	// goroutine; home is also read by submitLocked while byPoller is set.
+	tid       int    // as last seen
+	home      uint32 // changes with tid; never 0
+	homeLoops int    // waits since tid was last looked at
+	homeAt    int64  // when it was, monoNow
 
 	// Owned by the poller goroutine.
 	cqes     []sys.UringCQE // the completions of the last wait
@@ -225,6 +246,7 @@ func (r *ring) sqeLocked() (*sys.UringSQE, error) {
 // EBUSY and EAGAIN (completions backed up in the overflow list) leave them
 // queued for the next submit. Called with sqMu held.
 func (r *ring) submitLocked() error {
+	r.stampQueuedLocked()
 	atomic.StoreUint32(r.SQTail, r.sqTail) // after the SQE stores: a release
 	for {
 		pending := r.sqTail - atomic.LoadUint32(r.SQHead)
@@ -247,6 +269,8 @@ func (r *ring) flush() error {
 	if r.sqTail == atomic.LoadUint32(r.SQHead) {
 		return nil
 	}
+	r.byPoller = true
+	defer func() { r.byPoller = false }()
 	return r.submitLocked()
 }
 
@@ -303,6 +327,9 @@ func (r *ring) pollFor(op *FDOperator, in interest) (interest, bool) {
 	if in&interestRead != 0 && r.receives(op) {
 		return interestWrite, in&interestWrite != 0
 	}
+	if op.uring.draining {
+		in &^= interestRead // no read before the cancelled receive's last completion
+	}
 	return in, true
 }
 
@@ -314,6 +341,7 @@ func (r *ring) arm(op *FDOperator, next interest, registered bool) error {
 		op.uring.floor = op.uring.recvSeq + 1 // a new owner, maybe
 		op.uring.receiver = r.canReceive(op)
 		op.uring.reading = false
+		op.uring.draining = false // an earlier owner's receive is dead (floor)
 	}
 	r.sqMu.Lock()
 	defer r.sqMu.Unlock()
@@ -410,6 +438,7 @@ func (r *ring) reap() (int, error) {
 // then park.
 func (p *Poller) ringWait(msec int) (int, error) {
 	r := p.ring
+	r.checkHome(false)
 	if err := r.flush(); err != nil {
 		return 0, err
 	}
@@ -468,6 +497,7 @@ func (r *ring) park(msec int) (int, error) {
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, err
 	}
+	r.checkHome(true) // the poller may have woken on another thread
 	return r.reap()
 }
 
@@ -515,7 +545,7 @@ func (p *Poller) ringPolled(op *FDOperator, seq uint32, res int32) {
 		events = unix.EPOLLERR // the poll itself failed: report it as a socket error
 	}
 	readable, hup := events&(unix.EPOLLIN|hupEvents) != 0, events&hupEvents != 0
-	received := p.ring.receives(op)
+	received := p.ring.receives(op) || op.uring.draining
 	if received {
 		// The receive owns the socket's input (a poll here waits for
 		// writability, and reports an error or hang-up too). A read for

@@ -39,8 +39,15 @@ import (
 // last completion has found it. Pausing at the input limit (no read
 // interest) cancels the receive (IORING_OP_ASYNC_CANCEL) and resuming arms
 // a new one; completions of the cancelled one that carry bytes are still
-// delivered, in order, before the new one's, and its last one gives the
-// hold back.
+// delivered, and its last one gives the hold back.
+//
+// One consumer at a time: after a cancel, nothing else takes the socket's
+// input (a new receive, or a read for a stream) until the cancelled
+// receive's last completion is in (uringOp.draining; drainedLocked then
+// arms what op wants). The cancelled receive may be running on another
+// thread when the cancel is issued (its task work runs on the thread that
+// submitted it), and may then take one more chunk of input and post it
+// after a receive armed at once had posted later bytes.
 //
 // While a receive owns a socket's input, nothing else reads it: a poll for
 // writability that completes with an error or hang-up is reported to the
@@ -208,9 +215,13 @@ func (r *ring) setReceiveLocked(op *FDOperator, next interest) error {
 }
 
 // receiveLocked queues a multishot receive on op's fd, holding the fd for
-// it. An owner that is closing gets none: the SQE becomes a NOP. Called
-// with op.mu and sqMu held.
+// it. An owner that is closing gets none: the SQE becomes a NOP. While a
+// cancelled receive drains, nothing is queued: drained arms the receive
+// then, if op still wants one. Called with op.mu and sqMu held.
 func (r *ring) receiveLocked(op *FDOperator) error {
+	if op.uring.draining {
+		return nil
+	}
 	sqe, err := r.sqeLocked() // before the hold: a failure here holds nothing
 	if err != nil {
 		return err
@@ -228,6 +239,8 @@ func (r *ring) receiveLocked(op *FDOperator) error {
 	sqe.BufIndex = recvGroup
 	sqe.UserData = userData(ringRecv, op.index, op.uring.recvSeq)
 	op.uring.receiving = true
+	op.uring.foreign = 0
+	r.queued = append(r.queued, op)
 	return nil
 }
 
@@ -239,8 +252,26 @@ func (r *ring) cancelReceiveLocked(op *FDOperator) error {
 		return err
 	}
 	op.uring.receiving = false
+	op.uring.draining, op.uring.drainSeq = true, op.uring.recvSeq
 	op.uring.recvSeq++
 	return nil
+}
+
+// drainedLocked runs at the last completion of op's cancelled receive:
+// the socket's input is free for the next consumer, a new receive or, for
+// a stream, the read its poll starts. Called on the poller goroutine with
+// op.mu held.
+func (r *ring) drainedLocked(op *FDOperator) error {
+	op.uring.draining = false
+	if !op.registered {
+		return nil
+	}
+	r.sqMu.Lock()
+	defer r.sqMu.Unlock()
+	if err := r.setReceiveLocked(op, op.interest); err != nil {
+		return err
+	}
+	return r.repollLocked(op, op.interest)
 }
 
 // dropReceive cancels op's receive for a detach, waits until the kernel is
@@ -308,6 +339,7 @@ func (p *Poller) ringReceived(op *FDOperator, cqe *sys.UringCQE) {
 	op.mu.Lock() // also pairs with the Control that armed the receive: its owner is seen
 	live := int32(seq-op.uring.floor) >= 0 && seq != op.uring.dropped
 	current := op.uring.receiving && op.uring.recvSeq == seq // not cancelled yet: readStream may switch it
+	moveHome := current && cqe.Flags&sys.UringCQEFMore != 0 && r.awayFromHome(op)
 	op.mu.Unlock()
 	var rcv Receiver
 	if live {
@@ -337,6 +369,11 @@ func (p *Poller) ringReceived(op *FDOperator, cqe *sys.UringCQE) {
 			rcv.OnData(p, nil, false, os.NewSyscallError("recv", errno))
 		}
 	}
+	if moveHome && rcv != nil {
+		if err := r.moveHome(op, seq); err != nil {
+			p.hangUp(op) // input stopped: let the owner see it as a failure
+		}
+	}
 	if cqe.Flags&sys.UringCQEFMore != 0 || rcv == nil {
 		return
 	}
@@ -358,6 +395,8 @@ func (p *Poller) ringReceived(op *FDOperator, cqe *sys.UringCQE) {
 			err = r.receiveLocked(op)
 			r.sqMu.Unlock()
 		}
+	} else if op.uring.draining && op.uring.drainSeq == seq {
+		err = r.drainedLocked(op)
 	}
 	op.mu.Unlock()
 	rcv.ReleaseFD()

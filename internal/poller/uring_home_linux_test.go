@@ -1,0 +1,109 @@
+package poller
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ccb70390/netpoll/internal/sys"
+)
+
+// threadSwitches returns the voluntary context switches of this process's
+// thread tid so far.
+func threadSwitches(t *testing.T, tid int) int {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/status", tid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no voluntary_ctxt_switches in the status of thread %d", tid)
+	return 0
+}
+
+// A receive's completions are posted from task work on the thread that
+// submitted it, which the kernel wakes for each one if it sleeps (see
+// TestAReceiveCompletesWhileItsSubmitterSleeps). A receive armed by a thread
+// that then sleeps for good (an idle M, or the thread of another poller)
+// must move to its poller's thread, or every message costs that thread a
+// wake-up and the CPU two context switches; under the echo benchmark one
+// idle M was woken about once per eight requests. After its first
+// completions the poller arms it again from its own thread.
+func TestAReceiveArmedByASleepingThreadMovesToItsPoller(t *testing.T) {
+	p := startRingPoller(t)
+	a, b := newTCPPair(t)
+	defer unix.Close(b)
+	defer unix.Close(a)
+	var pipe [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil { // blocking: the read sleeps
+		t.Fatal(err)
+	}
+	defer unix.Close(pipe[1])
+	defer unix.Close(pipe[0])
+
+	type armedBy struct {
+		op  *FDOperator
+		rcv *testReceiver
+		tid int
+	}
+	armed := make(chan armedBy, 1)
+	slept := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		op, rcv := registerReceiver(t, p, a)
+		armed <- armedBy{op, rcv, unix.Gettid()}
+		var one [1]byte
+		_, err := unix.Read(pipe[0], one[:])
+		slept <- err
+	}()
+	by := <-armed
+	defer func() {
+		unix.Write(pipe[1], []byte{0}) // wake the submitter
+		if err := <-slept; err != nil {
+			t.Errorf("submitter's read = %v", err)
+		}
+		if err := by.op.Control(PollDetach); err != nil {
+			t.Errorf("detach: %v", err)
+		}
+		by.op.Free()
+	}()
+	if !by.op.uring.receiver {
+		t.Fatal("a TCP socket is not receiving; this test needs a receive")
+	}
+	time.Sleep(20 * time.Millisecond) // let the submitter fall asleep in read
+
+	const messages = 200
+	before := threadSwitches(t, by.tid)
+	for i := 1; i <= messages; i++ {
+		if _, err := sys.Write(b, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for by.rcv.bytes.Load() < int64(i) {
+			if time.Now().After(deadline) {
+				t.Fatalf("message %d not received within 2s", i)
+			}
+			runtime.Gosched()
+		}
+	}
+	woken := threadSwitches(t, by.tid) - before
+	// A few wake-ups are the receive's first completions and its cancel.
+	if woken > messages/10 {
+		t.Errorf("the thread that armed the receive and sleeps was woken %d times for %d messages; want at most %d", woken, messages, messages/10)
+	}
+}
