@@ -35,6 +35,21 @@ func threadSwitches(t *testing.T, tid int) int {
 	return 0
 }
 
+// sleepPipe returns a blocking pipe, closed when the test ends: a read of
+// pipe[0] puts its thread to sleep until a write to pipe[1].
+func sleepPipe(t *testing.T) [2]int {
+	t.Helper()
+	var pipe [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Close(pipe[1])
+		unix.Close(pipe[0])
+	})
+	return pipe
+}
+
 // A receive's completions are posted from task work on the thread that
 // submitted it, which the kernel wakes for each one if it sleeps (see
 // TestAReceiveCompletesWhileItsSubmitterSleeps). A receive armed by a thread
@@ -48,12 +63,7 @@ func TestAReceiveArmedByASleepingThreadMovesToItsPoller(t *testing.T) {
 	a, b := newTCPPair(t)
 	defer unix.Close(b)
 	defer unix.Close(a)
-	var pipe [2]int
-	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil { // blocking: the read sleeps
-		t.Fatal(err)
-	}
-	defer unix.Close(pipe[1])
-	defer unix.Close(pipe[0])
+	pipe := sleepPipe(t)
 
 	type armedBy struct {
 		op  *FDOperator

@@ -247,12 +247,7 @@ func TestAReceiveCompletesWhileItsSubmitterSleeps(t *testing.T) {
 	a, b := newTCPPair(t)
 	defer unix.Close(b)
 	defer unix.Close(a)
-	var pipe [2]int
-	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil { // blocking: the read sleeps
-		t.Fatal(err)
-	}
-	defer unix.Close(pipe[1])
-	defer unix.Close(pipe[0])
+	pipe := sleepPipe(t)
 
 	armed := make(chan *FDOperator, 1)
 	var rcv *testReceiver
