@@ -2,6 +2,7 @@ package poller
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -397,17 +398,27 @@ func TestStreamsSwitchedBetweenReceivesAndReadsKeepTheirOrder(t *testing.T) {
 	if !p.ring.readsStreams {
 		t.Skipf("streams are read instead of received on incremental rings only (%d.%d)", incrementalMajor, incrementalMinor)
 	}
-	total := int64(0)
-	for s, rcv := range streamsKeepTheirOwnBytes(t, p, 1) {
-		received, read, switches := rcv.received.Load(), rcv.read.Load(), rcv.switches.Load()
-		if received == 0 || read == 0 {
-			t.Errorf("stream %d: %d bytes received, %d read; want both ways used", s, received, read)
+	// Every byte is checked in every attempt. Whether a stream is read at
+	// all depends on timing: a switch cancels the receive, and reads start
+	// only after its last completion (draining), so under load a fast peer
+	// may finish while the cancelled receive still takes its input. The
+	// test did not test unless one attempt switched enough; a few are let.
+	const attempts = 5
+	var why string
+	for range attempts {
+		total, unread := int64(0), 0
+		for _, rcv := range streamsKeepTheirOwnBytes(t, p, 1) {
+			if rcv.received.Load() == 0 || rcv.read.Load() == 0 {
+				unread++
+			}
+			total += rcv.switches.Load()
 		}
-		total += switches
+		if t.Failed() || total >= 24 && unread == 0 {
+			return
+		}
+		why = fmt.Sprintf("%d switches in all, %d streams not both received and read; want 24 or more, and none", total, unread)
 	}
-	if total < 24 {
-		t.Errorf("%d switches in all; want 24 or more (the test did not test)", total)
-	}
+	t.Errorf("in %d attempts: %s (the test did not test)", attempts, why)
 }
 
 // Streams are left on receives where the owner never calls them streams,
