@@ -74,12 +74,11 @@ import (
 // interleaved, GOMAXPROCS=1, pinned). So a receiver whose owner reports its
 // input as a stream (Receiver.Streaming, which a connection answers from
 // how its read size has grown) is switched over to polls and reads, as
-// under epoll: readStream cancels its receive and polls it for input, and
-// ringPolled arms a receive again once the owner says the stream ended.
-// The cancelled receive's completions that carry bytes come before the
-// poll's completion, and are delivered before the first read; this rests
-// on the ordering of multishot completions that 6.15 made sure of (see
-// below), so the switch is made on incremental rings only.
+// under epoll: readStream cancels its receive and, once its last
+// completion is in (draining), polls it for input; ringPolled arms a
+// receive again once the owner says the stream ended. The switch is made
+// on incremental rings only (6.15, see below), where the read it saves
+// against the copy pays.
 //
 // Sizes of the provided-buffer ring, 1 MiB per poller either way, mapped
 // outside the Go heap. A buffer is busy only from the kernel's receive to
