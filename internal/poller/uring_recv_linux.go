@@ -77,8 +77,10 @@ import (
 // under epoll: readStream cancels its receive and, once its last
 // completion is in (draining), polls it for input; ringPolled arms a
 // receive again once the owner says the stream ended. The switch is made
-// on incremental rings only (6.15, see below), where the read it saves
-// against the copy pays.
+// on incremental rings only (6.15, see below): it came when its order of
+// bytes rested on the ordering of multishot completions that 6.15 made
+// sure of. The drain no longer needs that, so classic rings could switch
+// too; not measured yet.
 //
 // Sizes of the provided-buffer ring, 1 MiB per poller either way, mapped
 // outside the Go heap. A buffer is busy only from the kernel's receive to
