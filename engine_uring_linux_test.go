@@ -77,56 +77,6 @@ func TestIOURingCloseRacesReceive(t *testing.T) {
 	}
 }
 
-// TestIOURingPauseKeepsOrder streams input far past a small input limit to a
-// handler that consumes it slowly, so the receive is cancelled at the limit
-// and armed again on resume many times, with completions still in flight at
-// each cancel. Every byte must arrive once, in order.
-func TestIOURingPauseKeepsOrder(t *testing.T) {
-	requireIOURing(t)
-	const total = 4 << 20
-	got := make(chan error, 1)
-	ln := newLocalListener(t, "tcp")
-	startServer(t, ln, func(_ context.Context, c Connection) error {
-		r := c.Reader()
-		var off int
-		for off < total {
-			n := min(rand.IntN(3000)+1, total-off)
-			b, err := r.Next(n)
-			if err != nil {
-				got <- err
-				return err
-			}
-			for i, x := range b {
-				if x != byte((off+i)%251) {
-					got <- errors.New("input out of order or foreign")
-					return c.Close()
-				}
-			}
-			off += n
-			_ = r.Release()
-			if rand.IntN(64) == 0 {
-				time.Sleep(100 * time.Microsecond) // let the limit pause the socket
-			}
-		}
-		got <- nil
-		return nil
-	}, WithMaxInputBuffer(8<<10), WithReadTimeout(10*time.Second))
-	c := dialStd(t, ln)
-	msg := make([]byte, total)
-	for i := range msg {
-		msg[i] = byte(i % 251)
-	}
-	go func() { _, _ = c.Write(msg) }()
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the handler did not get all the input in 30 s")
-	}
-}
-
 // TestIOURingTimeoutRacesInput lets read timeouts expire just as input
 // arrives: the handler closes on a timeout, with a receive in flight. Each
 // connection must end, and the fds with them.
