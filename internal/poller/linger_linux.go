@@ -33,8 +33,9 @@ type lingerPolicy struct {
 	// parkedAt is when the park that followed an expired linger began, 0 when
 	// the current wait did not start that way.
 	parkedAt int64
-	// suppressed counts the times lingering was turned off.
-	suppressed uint64
+	// suppressed counts the times lingering was turned off; atomic because
+	// a test reads it while the poller runs.
+	suppressed atomic.Uint64
 	// heldOff is how long lingering stays off after lingers held up a
 	// goroutine (yielded); it doubles while lingers keep doing so.
 	heldOff int64
@@ -79,7 +80,7 @@ func (l *lingerPolicy) expired(now int64) { l.parkedAt = now }
 func (l *lingerPolicy) parked(now int64, n int) {
 	if l.parkedAt != 0 && n > 0 && now-l.parkedAt < int64(lingerVictimGap) {
 		l.offUntil = now + int64(lingerOffFor)
-		l.suppressed++
+		l.suppressed.Add(1)
 	}
 	l.parkedAt = 0
 }
@@ -121,7 +122,7 @@ func (l *lingerPolicy) yielded(now, took int64) {
 	l.heldScore = lingerHeldWeight
 	l.heldOff = min(max(2*l.heldOff, int64(lingerOffFor)), int64(lingerOffMax))
 	l.offUntil = now + l.heldOff
-	l.suppressed++
+	l.suppressed.Add(1)
 }
 
 // lingerBegins returns the start of a linger for yieldAfterLinger: the

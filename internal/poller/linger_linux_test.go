@@ -25,8 +25,8 @@ func TestLingerPolicyTurnsOffWhenTheParkEndsAtOnce(t *testing.T) {
 	if !l.mayLinger(now + int64(lingerOffFor)) {
 		t.Fatal("lingering must be tried again after lingerOffFor")
 	}
-	if l.suppressed != 1 {
-		t.Fatalf("suppressed = %d, want 1", l.suppressed)
+	if l.suppressed.Load() != 1 {
+		t.Fatalf("suppressed = %d, want 1", l.suppressed.Load())
 	}
 }
 
@@ -44,8 +44,8 @@ func TestLingerPolicyKeepsLingeringOnOrdinaryGaps(t *testing.T) {
 	// A park that did not follow an expired linger says nothing either.
 	now += int64(time.Millisecond)
 	l.parked(now, 1)
-	if !l.mayLinger(now) || l.suppressed != 0 {
-		t.Fatalf("mayLinger = %v, suppressed = %d; want true, 0", l.mayLinger(now), l.suppressed)
+	if !l.mayLinger(now) || l.suppressed.Load() != 0 {
+		t.Fatalf("mayLinger = %v, suppressed = %d; want true, 0", l.mayLinger(now), l.suppressed.Load())
 	}
 }
 
@@ -101,8 +101,8 @@ func TestLingerPolicyBacksOffWhileLingersHoldGoroutinesUp(t *testing.T) {
 		now += want
 		want = min(2*want, int64(lingerOffMax))
 	}
-	if l.suppressed != 8 {
-		t.Fatalf("suppressed = %d, want 8", l.suppressed)
+	if l.suppressed.Load() != 8 {
+		t.Fatalf("suppressed = %d, want 8", l.suppressed.Load())
 	}
 	for range lingerHeldWeight + 1 {
 		l.yielded(now, held-1) // nothing ran: the doubling starts over
@@ -130,7 +130,7 @@ func TestLingerPolicyIgnoresSlowYieldsFarApart(t *testing.T) {
 			now += int64(100 * time.Microsecond)
 			l.yielded(now, held/2)
 		}
-		if !l.mayLinger(now) || l.suppressed != 0 {
+		if !l.mayLinger(now) || l.suppressed.Load() != 0 {
 			t.Fatalf("hold-up %d, %d lingers after the last: lingering turned off", i+1, lingerHeldWeight)
 		}
 	}
@@ -139,7 +139,7 @@ func TestLingerPolicyIgnoresSlowYieldsFarApart(t *testing.T) {
 		l.yielded(now, held/2)
 	}
 	l.yielded(now, held)
-	if l.mayLinger(now) || l.suppressed != 1 {
+	if l.mayLinger(now) || l.suppressed.Load() != 1 {
 		t.Fatalf("a hold-up %d lingers after the last left lingering on", lingerHeldWeight)
 	}
 }
@@ -195,5 +195,5 @@ func suppressedOf(t *testing.T, p *Poller, a, b int, fired chan struct{}) uint64
 	t.Helper()
 	sys.Write(b, []byte{1})
 	receive(t, fired, "the event")
-	return p.linger.suppressed
+	return p.linger.suppressed.Load()
 }
