@@ -16,22 +16,13 @@ set -u
 [ $# -ge 3 ] || { sed -n 2,16p "$0"; exit 2; }
 rounds=$1; load=$2; shift 2
 cd "$(dirname "$0")"
-[ -x bin/loadgen ] || gcc -O2 -Wall -o bin/loadgen c/loadgen.c
+. ./pinned.sh
 size=${SIZE:-64}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for _ in $(seq "$rounds"); do
 	for server in "$@"; do
-		bin=${server%@uring}
-		engine=()
-		[ "$bin" != "$server" ] && engine=(NETPOLL_ENGINE=io_uring)
-		flags=(-msgsize "$size")
-		mark=(-k)
-		[ "$bin" = bin/c ] && flags=() && mark=()
-		port=$((20000 + RANDOM % 10000))
-		env GOMAXPROCS=1 "${engine[@]}" taskset -c 0 "$bin" -addr "127.0.0.1:$port" "${flags[@]}" >"$log" 2>&1 &
-		pid=$!
-		for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.05; done
+		start_pinned "$server" "$size" "$log"
 		# shellcheck disable=SC2086 # the load flags are words
 		line=$(timeout 120 taskset -c 1 bin/loadgen -a "127.0.0.1:$port" -s "$size" -w 1 -d "${DUR:-4}" -p "$pid" $load "${mark[@]}" 2>/dev/null | grep RESULT)
 		kill -TERM "$pid" 2>/dev/null

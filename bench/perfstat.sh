@@ -17,20 +17,11 @@ set -u
 server=$1; load=$2
 cd "$(dirname "$0")"
 command -v perf >/dev/null || { echo "perfstat.sh: perf is required" >&2; exit 1; }
-[ -x bin/loadgen ] || gcc -O2 -Wall -o bin/loadgen c/loadgen.c
+. ./pinned.sh
 size=${SIZE:-64}
-bin=${server%@uring}
-engine=()
-[ "$bin" != "$server" ] && engine=(NETPOLL_ENGINE=io_uring)
-flags=(-msgsize "$size")
-mark=(-k)
-[ "$bin" = bin/c ] && flags=() && mark=()
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-port=$((20000 + RANDOM % 10000))
-env GOMAXPROCS=1 "${engine[@]}" taskset -c 0 "$bin" -addr "127.0.0.1:$port" "${flags[@]}" >"$tmp/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do grep -q listening "$tmp/server.log" && break; sleep 0.05; done
+start_pinned "$server" "$size" "$tmp/server.log"
 # shellcheck disable=SC2086 # the load flags are words
 taskset -c 1 bin/loadgen -a "127.0.0.1:$port" -s "$size" -w 1 -d 4 -p "$pid" $load "${mark[@]}" >"$tmp/load.out" 2>/dev/null &
 load_pid=$!
