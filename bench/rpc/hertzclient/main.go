@@ -17,7 +17,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,10 +63,7 @@ func main() {
 	for w := range conns {
 		k := &conn{}
 		if *post {
-			k.body = make([]byte, *size)
-			for i := range k.body {
-				k.body[i] = byte('a' + (w+i)%26)
-			}
+			k.body = measure.Payload(w, *size)
 			head := "POST /echo HTTP/1.1\r\nHost: " + *addr + "\r\nContent-Type: application/octet-stream\r\n" +
 				"Content-Length: " + strconv.Itoa(*size) + "\r\n\r\n"
 			k.request = append([]byte(head), k.body...)
@@ -82,8 +78,7 @@ func main() {
 	call := func(w int, seq uint64) error {
 		k := conns[w]
 		if *post {
-			binary.LittleEndian.PutUint64(k.body, uint64(w))
-			binary.LittleEndian.PutUint64(k.body[8:], seq)
+			measure.Stamp(k.body, seq)
 		}
 		err := k.roundTrip(*addr, *timeout)
 		if first.Record(err) != nil {
