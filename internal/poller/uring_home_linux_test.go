@@ -35,19 +35,60 @@ func threadSwitches(t *testing.T, tid int) int {
 	return 0
 }
 
-// sleepPipe returns a blocking pipe, closed when the test ends: a read of
-// pipe[0] puts its thread to sleep until a write to pipe[1].
-func sleepPipe(t *testing.T) [2]int {
+// sleepingSubmitter is a receive armed from a locked thread that then
+// sleeps in read(2) on a pipe until finish.
+type sleepingSubmitter struct {
+	op    *FDOperator
+	rcv   *testReceiver
+	tid   int // the thread that armed the receive
+	wake  int // the pipe's write end
+	slept chan error
+}
+
+// armFromSleepingThread registers a receiver for fd on p from a thread of
+// its own, which then sleeps, and returns once it has had 20 ms to fall
+// asleep. The caller calls finish.
+func armFromSleepingThread(t *testing.T, p *Poller, fd int) *sleepingSubmitter {
 	t.Helper()
 	var pipe [2]int
-	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil { // blocking: the read sleeps
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		unix.Close(pipe[1])
 		unix.Close(pipe[0])
 	})
-	return pipe
+	s := &sleepingSubmitter{wake: pipe[1], slept: make(chan error, 1)}
+	armed := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // the thread that submits the receive is the one that sleeps
+		defer runtime.UnlockOSThread()
+		s.op, s.rcv = registerReceiver(t, p, fd)
+		s.tid = unix.Gettid()
+		close(armed)
+		var one [1]byte
+		_, err := unix.Read(pipe[0], one[:])
+		s.slept <- err
+	}()
+	<-armed
+	if !s.op.uring.receiver {
+		s.finish(t)
+		t.Fatal("a TCP socket is not receiving; this test needs a receive")
+	}
+	time.Sleep(20 * time.Millisecond) // let the submitter fall asleep in read
+	return s
+}
+
+// finish wakes the submitter, waits for it, and detaches and frees the receiver.
+func (s *sleepingSubmitter) finish(t *testing.T) {
+	unix.Write(s.wake, []byte{0})
+	if err := <-s.slept; err != nil {
+		t.Errorf("submitter's read = %v", err)
+	}
+	if err := s.op.Control(PollDetach); err != nil {
+		t.Errorf("detach: %v", err)
+	}
+	s.op.Free()
 }
 
 // A receive's completions are posted from task work on the thread that
@@ -56,46 +97,15 @@ func sleepPipe(t *testing.T) [2]int {
 // that then sleeps for good (an idle M, or the thread of another poller)
 // must move to its poller's thread, or every message costs that thread a
 // wake-up and the CPU two context switches; under the echo benchmark one
-// idle M was woken about once per eight requests. After its first
+// idle M was woken about once per five requests. After its first
 // completions the poller arms it again from its own thread.
 func TestAReceiveArmedByASleepingThreadMovesToItsPoller(t *testing.T) {
 	p := startRingPoller(t)
 	a, b := newTCPPair(t)
 	defer unix.Close(b)
 	defer unix.Close(a)
-	pipe := sleepPipe(t)
-
-	type armedBy struct {
-		op  *FDOperator
-		rcv *testReceiver
-		tid int
-	}
-	armed := make(chan armedBy, 1)
-	slept := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		op, rcv := registerReceiver(t, p, a)
-		armed <- armedBy{op, rcv, unix.Gettid()}
-		var one [1]byte
-		_, err := unix.Read(pipe[0], one[:])
-		slept <- err
-	}()
-	by := <-armed
-	defer func() {
-		unix.Write(pipe[1], []byte{0}) // wake the submitter
-		if err := <-slept; err != nil {
-			t.Errorf("submitter's read = %v", err)
-		}
-		if err := by.op.Control(PollDetach); err != nil {
-			t.Errorf("detach: %v", err)
-		}
-		by.op.Free()
-	}()
-	if !by.op.uring.receiver {
-		t.Fatal("a TCP socket is not receiving; this test needs a receive")
-	}
-	time.Sleep(20 * time.Millisecond) // let the submitter fall asleep in read
+	by := armFromSleepingThread(t, p, a)
+	defer by.finish(t)
 
 	const messages = 200
 	before := threadSwitches(t, by.tid)

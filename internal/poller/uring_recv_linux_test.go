@@ -3,7 +3,6 @@ package poller
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -248,26 +247,8 @@ func TestAReceiveCompletesWhileItsSubmitterSleeps(t *testing.T) {
 	a, b := newTCPPair(t)
 	defer unix.Close(b)
 	defer unix.Close(a)
-	pipe := sleepPipe(t)
-
-	armed := make(chan *FDOperator, 1)
-	var rcv *testReceiver
-	slept := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread that submits the receive is the one that sleeps
-		defer runtime.UnlockOSThread()
-		var op *FDOperator
-		op, rcv = registerReceiver(t, p, a)
-		armed <- op
-		var one [1]byte
-		_, err := unix.Read(pipe[0], one[:])
-		slept <- err
-	}()
-	op := <-armed
-	if !op.uring.receiver {
-		t.Fatal("a TCP socket is not receiving; this test needs a receive")
-	}
-	time.Sleep(20 * time.Millisecond) // let the submitter fall asleep in read
+	sub := armFromSleepingThread(t, p, a)
+	rcv := sub.rcv
 	if _, err := sys.Write(b, []byte("ping")); err != nil {
 		t.Fatal(err)
 	}
@@ -276,14 +257,7 @@ func TestAReceiveCompletesWhileItsSubmitterSleeps(t *testing.T) {
 	case got = <-rcv.first:
 	case <-time.After(2 * time.Second):
 	}
-	unix.Write(pipe[1], []byte{0}) // wake the submitter either way
-	if err := <-slept; err != nil {
-		t.Errorf("submitter's read = %v", err)
-	}
-	if err := op.Control(PollDetach); err != nil {
-		t.Errorf("detach: %v", err)
-	}
-	op.Free()
+	sub.finish(t) // wake the submitter either way
 	if got != "ping" {
 		t.Fatalf("received %q within 2s while the receive's submitter slept; want %q", got, "ping")
 	}
