@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/ccb70390/netpoll/internal/bufpool"
 )
 
 // TestPauseAtTheInputLimitKeepsOrder streams input far past a small input
@@ -18,6 +20,11 @@ import (
 // the read timeout.
 func TestPauseAtTheInputLimitKeepsOrder(t *testing.T) {
 	const total = 4 << 20
+	// The stream grows the connection's read size to large pooled nodes;
+	// they must be back before the test ends, or a pool-balance test that
+	// runs next counts their return as its own (TestLinkBufferModel did).
+	trackPool(t)
+	held := bufpool.Held()
 	got := make(chan error, 1)
 	ln := newLocalListener(t, "tcp")
 	startServer(t, ln, func(_ context.Context, c Connection) error {
@@ -59,4 +66,6 @@ func TestPauseAtTheInputLimitKeepsOrder(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the handler did not get all the input in 30 s")
 	}
+	_ = c.Close()
+	waitFor(t, 5*time.Second, "the connection's buffers back in the pool", func() bool { return bufpool.Held() == held })
 }
