@@ -26,11 +26,16 @@ import (
 //
 // Reusing goroutines keeps their grown stacks, which a go statement per
 // request would lose. Idle workers are bounded, and leave once idle for
-// workerIdleTime. One timer per pool (not one per worker, and no goroutine
-// waiting on it) retires them: armed when a worker parks and none is armed,
-// it fires when the oldest idle worker expires, tells every expired one to
-// leave and re-arms for the next. So a burst's workers leave a quiet server
-// too (#15, defect 10); a park costs one flag test while the timer is armed.
+// workerIdleTime (at most twice that). One timer per pool (not one per
+// worker, and no goroutine waiting on it) retires them, by second chance:
+// armed when a worker parks and none is armed, it fires every idle time
+// while workers are idle, tells those it already saw idle at its previous
+// firing (marked) to leave, and marks the rest. A worker that is called
+// parks again unmarked. So a burst's workers leave a quiet server too (#15,
+// defect 10), and a park reads no clock: at light load every request ends
+// with one, and a time.Now per park cost a tenth of the hand-off
+// (BenchmarkRunnerSingle -cpu 1, interleaved: 497-504 ns a task with it,
+// 443-455 without; a bare channel, the least a hand-off costs, 386-397).
 
 // runnerFunc is the current runner; replaced by SetRunner and DisableGopool.
 var runnerFunc atomic.Pointer[func(ctx context.Context, f func())]
@@ -136,8 +141,9 @@ type workerPool struct {
 }
 
 type worker struct {
-	wake     chan bool // true: come to the queue; false: leave
-	parkedAt time.Time // guarded by workerPool.mu
+	wake chan bool // true: come to the queue; false: leave
+	// marked: idle when the retire timer last fired; guarded by workerPool.mu.
+	marked bool
 }
 
 var defaultPool = &workerPool{}
@@ -225,7 +231,7 @@ func (wp *workerPool) parkLocked(w *worker) bool {
 		wp.mu.Unlock()
 		return false
 	}
-	w.parkedAt = time.Now()
+	w.marked = false
 	wp.idle = append(wp.idle, w)
 	if !wp.retiring {
 		wp.retiring = true
@@ -239,16 +245,15 @@ func (wp *workerPool) parkLocked(w *worker) bool {
 	return true
 }
 
-// retireIdle tells the workers idle for longer than the idle time to leave,
-// then re-arms for the oldest that remains. The idle list is in parking
-// order, oldest first, since workers are taken from its end. Runs on the
-// timer's goroutine.
+// retireIdle runs every idle time while workers are idle: it tells the
+// workers that were idle at its previous run (marked) to leave, and marks the
+// others. The idle list is in parking order, oldest first, and a worker that
+// is called leaves it from the end and parks again at the end unmarked, so
+// the marked workers are always a prefix of it. Runs on the timer's goroutine.
 func (wp *workerPool) retireIdle() {
-	now := time.Now()
 	wp.mu.Lock()
-	idleTime := wp.idleTimeLocked()
 	expired := 0
-	for expired < len(wp.idle) && now.Sub(wp.idle[expired].parkedAt) >= idleTime {
+	for expired < len(wp.idle) && wp.idle[expired].marked {
 		expired++
 	}
 	leaving := make([]*worker, expired)
@@ -257,9 +262,12 @@ func (wp *workerPool) retireIdle() {
 	clear(wp.idle[n:])
 	wp.idle = wp.idle[:n]
 	wp.live -= expired
+	for _, w := range wp.idle {
+		w.marked = true
+	}
 	wp.retiring = n > 0
 	if wp.retiring {
-		wp.retire.Reset(idleTime - now.Sub(wp.idle[0].parkedAt))
+		wp.retire.Reset(wp.idleTimeLocked())
 	}
 	wp.mu.Unlock()
 	for _, w := range leaving {

@@ -35,3 +35,39 @@ func BenchmarkRunnerBurst(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRunnerSingle measures one task at a time, the light-load case in
+// which each wake-up of a poller finds one request: the caller hands the
+// task over and waits for it, so each op is a wake-up of a worker, the
+// switch to it and back, as between a poller and the handler of a quiet
+// connection. "channel" hands it to one goroutine parked on a channel, the
+// least any hand-off to another goroutine costs; "inline" calls it
+// directly, as the inline runner does. Run it with -cpu 1.
+func BenchmarkRunnerSingle(b *testing.B) {
+	tasks := make(chan func())
+	defer close(tasks)
+	go func() {
+		for f := range tasks {
+			f()
+		}
+	}()
+	runners := []struct {
+		name string
+		run  func(f func())
+	}{
+		{"pool", func(f func()) { defaultPool.run(context.Background(), f) }},
+		{"channel", func(f func()) { tasks <- f }},
+		{"inline", func(f func()) { f() }},
+	}
+	for _, r := range runners {
+		b.Run(r.name, func(b *testing.B) {
+			done := make(chan struct{}, 1)
+			task := func() { done <- struct{}{} }
+			b.ReportAllocs()
+			for b.Loop() {
+				r.run(task)
+				<-done
+			}
+		})
+	}
+}

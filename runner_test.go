@@ -294,6 +294,65 @@ func TestWorkerPoolIdleWorkersLeaveWhenQuiet(t *testing.T) {
 	})
 }
 
+// TestWorkerPoolKeepsAWorkerThatStaysInUse checks the retire timer's second
+// chance from both sides: an idle worker stays for at least the idle time,
+// and one that is called more often than that is never retired (a pool that
+// retired it would start a new goroutine, and lose its stack, for the next
+// request of a steady trickle), while the timer keeps firing meanwhile.
+func TestWorkerPoolKeepsAWorkerThatStaysInUse(t *testing.T) {
+	const idleTime = 40 * time.Millisecond
+	wp := &workerPool{idleTime: idleTime}
+	defer wp.drain()
+	idleWorker := func() *worker {
+		var w *worker
+		waitFor(t, 5*time.Second, "the worker to park", func() bool {
+			wp.mu.Lock()
+			defer wp.mu.Unlock()
+			if len(wp.idle) == 1 && !wp.called.Load() && wp.tasks.n == 0 {
+				w = wp.idle[0]
+			}
+			return w != nil
+		})
+		return w
+	}
+	runOne := func() {
+		done := make(chan struct{})
+		wp.run(context.Background(), func() { close(done) })
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("task did not run within 5s")
+		}
+	}
+	runOne()
+	first := idleWorker()
+	parked := time.Now()
+	// 12 idle times of a task every quarter of one: the timer fires about
+	// 12 times, and the worker must be the same throughout.
+	for time.Since(parked) < 12*idleTime {
+		time.Sleep(idleTime / 4)
+		runOne()
+		if w := idleWorker(); w != first {
+			t.Fatalf("after %v of a task every %v, the pool's worker was replaced; a worker in use must stay", time.Since(parked).Round(time.Millisecond), idleTime/4)
+		}
+	}
+	// Now idle: it stays for at least the idle time (a late timer only
+	// makes that longer), then leaves.
+	idleSince := time.Now()
+	time.Sleep(idleTime * 3 / 4)
+	wp.mu.Lock()
+	live := wp.live
+	wp.mu.Unlock()
+	if live != 1 && time.Since(idleSince) < idleTime {
+		t.Fatalf("%d workers live %v after the last task, before the idle time of %v; want 1", live, time.Since(idleSince).Round(time.Millisecond), idleTime)
+	}
+	waitFor(t, 5*time.Second, "the idle worker to leave", func() bool {
+		wp.mu.Lock()
+		defer wp.mu.Unlock()
+		return wp.live == 0
+	})
+}
+
 // TestServerHandlersLeaveAfterBurst is defect 10 seen from a server: a burst
 // of connections whose handlers run at once, then silence; the handler
 // goroutines must leave within the idle time.
