@@ -125,7 +125,7 @@ func (p *Poller) wait(msec int) (int, error) {
 		return sys.EpollWait(p.epfd, p.events, 0)
 	}
 	lingered := false
-	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) && takeLingerSlot() {
+	if (msec < 0 || msec > lingerMsec) && p.linger.mayLingerNow() && takeLingerSlot() {
 		// The wait keeps the P (see lingerHoldsP); the next tick ends it,
 		// so a goroutine woken meanwhile waits at most one tick.
 		if err := p.ticker.start(); err != nil {

@@ -28,7 +28,7 @@ import (
 // is owned by that goroutine. Times are nanoseconds on a monotonic clock.
 type lingerPolicy struct {
 	// offUntil is when lingering may resume after it was found to hold the
-	// P from the event's own source.
+	// P from the event's own source; 0 when it is not off.
 	offUntil int64
 	// parkedAt is when the park that followed an expired linger began, 0 when
 	// the current wait did not start that way.
@@ -71,6 +71,20 @@ const (
 
 // mayLinger reports whether the next idle wait may start with a linger.
 func (l *lingerPolicy) mayLinger(now int64) bool { return now >= l.offUntil }
+
+// mayLingerNow is mayLinger at the current time. It reads the clock only
+// while lingering is off (offUntil is cleared once it has passed), since
+// this runs before every idle wait and lingering is seldom off.
+func (l *lingerPolicy) mayLingerNow() bool {
+	if l.offUntil == 0 {
+		return true
+	}
+	if !l.mayLinger(monoNow()) {
+		return false
+	}
+	l.offUntil = 0
+	return true
+}
 
 // expired records that a linger ran out without events and the poller parks.
 func (l *lingerPolicy) expired(now int64) { l.parkedAt = now }

@@ -8,6 +8,28 @@ import (
 	"github.com/ccb70390/netpoll/internal/sys"
 )
 
+// mayLingerNow, the form the wait uses, reads the clock only while
+// lingering is off, and must still keep it off until offUntil.
+func TestLingerPolicyNowKeepsLingeringOffUntilItsTime(t *testing.T) {
+	var l lingerPolicy
+	if !l.mayLingerNow() {
+		t.Fatal("a new poller must linger")
+	}
+	now := monoNow()
+	l.expired(now)
+	l.parked(now+int64(20*time.Microsecond), 1) // turns lingering off for lingerOffFor
+	if l.offUntil == 0 || l.mayLingerNow() {
+		t.Fatalf("offUntil = %d, mayLingerNow = true right after lingering was turned off; want it off", l.offUntil)
+	}
+	l.offUntil = monoNow() - 1 // its time has passed
+	if !l.mayLingerNow() {
+		t.Fatal("mayLingerNow = false after offUntil passed")
+	}
+	if l.offUntil != 0 {
+		t.Fatalf("offUntil = %d after it passed; want 0, so that the next wait reads no clock", l.offUntil)
+	}
+}
+
 func TestLingerPolicyTurnsOffWhenTheParkEndsAtOnce(t *testing.T) {
 	var l lingerPolicy
 	now := int64(time.Second)

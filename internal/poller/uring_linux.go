@@ -446,7 +446,7 @@ func (p *Poller) ringWait(msec int) (int, error) {
 		return n, err
 	}
 	lingered := false
-	if (msec < 0 || msec > lingerMsec) && p.linger.mayLinger(monoNow()) && takeLingerSlot() {
+	if (msec < 0 || msec > lingerMsec) && p.linger.mayLingerNow() && takeLingerSlot() {
 		if err := r.lingerStart(); err != nil {
 			releaseLingerSlot()
 			return 0, err
