@@ -63,6 +63,9 @@ count_events=raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_w
 count_events=$count_events,syscalls:sys_enter_writev,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_wait
 count_events=$count_events,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,context-switches
 
+# ticks_of PID: the process's utime+stime in clock ticks (as rpc/run.sh's).
+ticks_of() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null; }
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/netpoll-profile.XXXXXX")
 srv=""
 cli=""
@@ -99,8 +102,8 @@ for rep in $(seq "$reps"); do
 		cli=$!
 		sleep 2
 		t0=$(date +%s.%N)
-		s0=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$srv/stat")
-		c0=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$cli/stat")
+		s0=$(ticks_of "$srv")
+		c0=$(ticks_of "$cli")
 		if [ "$syscalls" = 1 ]; then
 			perf stat -x, -e "$count_events" -p "$srv" -o "$work/server.csv" -- sleep 3 >/dev/null 2>&1 &
 			perf_srv=$!
@@ -111,8 +114,8 @@ for rep in $(seq "$reps"); do
 			perf record -F 999 -g -p "$cli" -o "$work/client.data" -- sleep 3 >/dev/null 2>&1 || true
 		fi
 		wait "$perf_srv" || true
-		s1=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$srv/stat" 2>/dev/null || echo "$s0")
-		c1=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$cli/stat" 2>/dev/null || echo "$c0")
+		s1=$(ticks_of "$srv" || echo "$s0")
+		c1=$(ticks_of "$cli" || echo "$c0")
 		t1=$(date +%s.%N)
 		wait "$cli" 2>/dev/null || true
 		cli=""
